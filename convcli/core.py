@@ -1,0 +1,1023 @@
+"""The numeric core: padding arithmetic and ``conv2d`` with its four methods.
+
+This module uses numpy only. It never opens a file, prints or exits.
+
+Every method works on row tiles of the output. A tile gathers the rows and
+columns of the padded input it needs straight from ``x`` (the border is built by
+index arithmetic, so the whole padded image is never materialized), converts them
+to the compute dtype once, and writes its rows of the output. Tiles are
+independent, so they run on a small thread pool: numpy releases the GIL in its
+loops, BLAS calls and FFTs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from convcli.errors import ShapeError
+
+FloatArray = npt.NDArray[np.floating[Any]]
+IntArray = npt.NDArray[np.intp]
+
+BORDERS: tuple[str, ...] = ("constant", "edge", "reflect", "symmetric", "wrap")
+"""Border modes, with ``numpy.pad``'s names and meaning."""
+
+BORDER_ALIASES: dict[str, str] = {"zero": "constant", "replicate": "edge"}
+"""Other names accepted for a border mode."""
+
+METHODS: tuple[str, ...] = ("auto", "direct", "separable", "fft")
+"""Values of ``conv2d(method=...)``."""
+
+Method = Literal["auto", "direct", "separable", "fft"]
+Padding = int | str | Sequence[int] | Sequence[Sequence[int]]
+IntPair = int | Sequence[int]
+
+# Bytes of padded input one tile of the direct and separable methods holds. The
+# tile, its accumulator and one scratch buffer then stay in the L2 cache; measured
+# with bench/calibrate.py (64-row tiles of a 4096-wide float32 image).
+_TILE_BYTES = 1 << 20
+# Bytes of the per-tile im2col buffer a filter bank fills before its one GEMM.
+_BANK_COL_BYTES = 4 << 20
+# Below this many multiply-adds a call runs in the calling thread only.
+_MIN_PARALLEL_WORK = 1 << 21
+
+# Cost model of method="auto", in nanoseconds per unit, fitted on this machine by
+# bench/calibrate.py (2 cores, float32, one thread). See explain().
+_NS_PER_TAP = 0.55  # direct: one multiply-add of one output value
+_NS_PER_SEP_TAP = 0.75  # separable: one 1-D tap (two passes, an intermediate)
+_NS_PER_FFT_POINT = 1.6  # fft: one point of N*log2(N) in a float32 rfft2/irfft2
+_NS_PER_GEMM_MAC = 0.08  # bank direct: one multiply-add inside the per-tile GEMM
+_NS_PER_PIXEL = 1.0  # any method: gathering and converting one input value
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Everything about one call that does not depend on the pixel values."""
+
+    in_shape: tuple[int, int, int]  # (H, W, C)
+    kernel: tuple[int, int]  # (kh, kw)
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, bottom, left, right
+    border: str
+    cval: float
+    out_shape: tuple[int, int]  # (H', W')
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Rows and columns one dilated window spans."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+    @property
+    def padded_width(self) -> int:
+        """Columns of the padded input that some window reaches."""
+        return (self.out_shape[1] - 1) * self.stride[1] + self.extent[1]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Which method ``conv2d(method="auto")`` picks for a call, and why.
+
+    Attributes
+    ----------
+    method : str
+        The method that runs: ``"direct"``, ``"separable"`` or ``"fft"``.
+    reason : str
+        One sentence a user can read.
+    taps : int
+        Weights per filter and channel (kh * kw).
+    rank : int
+        The largest numerical rank of a 2-D kernel slice; 1 means separable.
+    output_shape : tuple of int
+        Shape of the result.
+    costs : dict
+        Estimated milliseconds of each method under the cost model.
+    """
+
+    method: str
+    reason: str
+    taps: int
+    rank: int
+    output_shape: tuple[int, ...]
+    costs: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# Arithmetic on one axis
+
+
+def output_size(
+    n: int,
+    k: int,
+    *,
+    stride: int = 1,
+    padding: int | str | Sequence[int] = 0,
+    dilation: int = 1,
+) -> int:
+    """Return the length of one output axis.
+
+    ``out = floor((n + p_before + p_after - dilation*(k-1) - 1) / stride) + 1``.
+
+    Parameters
+    ----------
+    n, k : int
+        Input length and kernel length along the axis.
+    stride : int, optional
+        Step between windows; at least 1.
+    padding : int, pair of int, "same" or "valid", optional
+        Padding on each side, or ``(before, after)``. ``"same"`` gives
+        ``ceil(n / stride)``.
+    dilation : int, optional
+        Spacing between kernel taps; at least 1.
+
+    Returns
+    -------
+    int
+        The output length; 0 or less means the kernel does not fit.
+
+    Examples
+    --------
+    >>> output_size(7, 3, stride=2)
+    3
+    >>> output_size(5, 3, stride=2, padding=1)
+    3
+    >>> output_size(10, 4, stride=3, padding="same")
+    4
+    """
+    if isinstance(padding, str):
+        before, after = _same_or_valid(padding, n, k, stride, dilation, "padding")
+    elif isinstance(padding, int | np.integer):
+        before = after = int(padding)
+    else:
+        before, after = (int(p) for p in padding)
+    return (n + before + after - dilation * (k - 1) - 1) // stride + 1
+
+
+def _same_or_valid(
+    padding: str, n: int, k: int, stride: int, dilation: int, what: str
+) -> tuple[int, int]:
+    mode = padding.lower()
+    if mode == "valid":
+        return 0, 0
+    if mode == "same":
+        out = -(-n // stride)
+        total = max((out - 1) * stride + dilation * (k - 1) + 1 - n, 0)
+        return total // 2, total - total // 2
+    msg = f'{what} must be an int, a pair, "same" or "valid"; got {padding!r}'
+    raise ValueError(msg)
+
+
+def border_index(idx: IntArray, n: int, border: str) -> IntArray:
+    """Map positions along a padded axis to positions in the unpadded axis.
+
+    Parameters
+    ----------
+    idx : ndarray of int
+        Positions relative to the first input element (negative before it,
+        ``>= n`` after it).
+    n : int
+        Length of the unpadded axis.
+    border : str
+        A resolved border mode, one of `BORDERS`.
+
+    Returns
+    -------
+    ndarray of int
+        Source positions in ``[0, n)``; ``-1`` where ``border`` is ``"constant"``
+        and the position lies outside.
+
+    Examples
+    --------
+    >>> border_index(np.arange(-3, 7), 4, "reflect")
+    array([3, 2, 1, 0, 1, 2, 3, 2, 1, 0])
+    >>> border_index(np.arange(-3, 7), 4, "symmetric")
+    array([2, 1, 0, 0, 1, 2, 3, 3, 2, 1])
+    """
+    if border == "constant":
+        return np.where((idx >= 0) & (idx < n), idx, -1)
+    if border == "edge":
+        return np.clip(idx, 0, n - 1)
+    if border == "wrap":
+        return idx % n
+    if border == "symmetric":
+        m = idx % (2 * n)
+        return np.where(m < n, m, 2 * n - 1 - m)
+    if border == "reflect":
+        if n == 1:
+            return np.zeros_like(idx)
+        period = 2 * (n - 1)
+        m = idx % period
+        return np.where(m < n, m, period - m)
+    msg = f"border must be one of {', '.join(BORDERS)}; got {border!r}"
+    raise ValueError(msg)
+
+
+# ---------------------------------------------------------------------------
+# Validation: once, first
+
+
+def _pair(value: object, what: str) -> tuple[int, int]:
+    if isinstance(value, bool | np.bool_):
+        msg = f"{what} must be an int or a pair of ints; got {value!r}"
+        raise TypeError(msg)
+    if isinstance(value, int | np.integer):
+        pair = (int(value), int(value))
+    elif isinstance(value, Sequence | np.ndarray) and len(value) == 2:
+        items = list(value)
+        if not all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+            for v in items
+        ):
+            msg = f"{what} must be an int or a pair of ints; got {value!r}"
+            raise TypeError(msg)
+        pair = (int(items[0]), int(items[1]))
+    else:
+        msg = f"{what} must be an int or a pair of ints; got {value!r}"
+        raise TypeError(msg)
+    if min(pair) < 1:
+        msg = f"{what} must be >= 1 in both axes; got {pair}"
+        raise ValueError(msg)
+    return pair
+
+
+def _normalize_border(border: object) -> str:
+    if not isinstance(border, str):
+        msg = f"border must be a string, one of {', '.join(BORDERS)}; got {border!r}"
+        raise TypeError(msg)
+    name = BORDER_ALIASES.get(border.lower(), border.lower())
+    if name not in BORDERS:
+        allowed = ", ".join(BORDERS) + " (aliases: " + ", ".join(BORDER_ALIASES) + ")"
+        msg = f"border must be one of {allowed}; got {border!r}"
+        raise ValueError(msg)
+    return name
+
+
+def _normalize_padding(
+    padding: object,
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int, int]:
+    bad = (
+        'padding must be an int >= 0, a pair (ph, pw), a pair of pairs '
+        f'((top, bottom), (left, right)), "same" or "valid"; got {padding!r}'
+    )
+    if isinstance(padding, str):
+        rows = _same_or_valid(padding, in_hw[0], kernel[0], stride[0], dilation[0], "padding")
+        cols = _same_or_valid(padding, in_hw[1], kernel[1], stride[1], dilation[1], "padding")
+        return (*rows, *cols)
+    if isinstance(padding, bool | np.bool_):
+        raise TypeError(bad)
+    if isinstance(padding, int | np.integer):
+        pads = (int(padding),) * 4
+    elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2:
+        parts = list(padding)
+        if all(isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts):
+            pads = (int(parts[0]), int(parts[0]), int(parts[1]), int(parts[1]))
+        elif all(
+            isinstance(p, Sequence | np.ndarray)
+            and len(p) == 2
+            and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in p)
+            for p in parts
+        ):
+            pads = tuple(int(v) for p in parts for v in p)  # type: ignore[assignment]
+        else:
+            raise TypeError(bad)
+    else:
+        raise TypeError(bad)
+    if min(pads) < 0:
+        msg = f"padding must be >= 0 on every side; got {padding!r}"
+        raise ValueError(msg)
+    return pads
+
+
+def _compute_dtype(x: npt.NDArray[Any]) -> np.dtype[np.floating[Any]]:
+    """Integers, booleans and float16 compute in float32; float64 stays float64."""
+    if x.dtype == np.float64:
+        return np.dtype(np.float64)
+    if x.dtype.kind in "biuf":
+        return np.dtype(np.float32)
+    msg = f"x must hold real numbers (bool, int, uint or float); got dtype {x.dtype}"
+    raise TypeError(msg)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A validated call: arrays in canonical layout plus its geometry."""
+
+    x: npt.NDArray[Any]  # (H, W, C), caller's dtype, never written
+    w: FloatArray  # (kh, kw) depthwise, or (D, C, kh, kw) bank; compute dtype
+    bank: bool
+    squeeze: bool  # the caller passed a 2-D x with a 2-D w
+    geometry: _Geometry
+    dtype: np.dtype[np.floating[Any]]
+    bias: FloatArray | None  # shape (n_maps,)
+
+    @property
+    def n_maps(self) -> int:
+        return self.w.shape[0] if self.bank else self.geometry.in_shape[2]
+
+
+def _check_call(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    stride: object,
+    padding: object,
+    dilation: object,
+    border: object,
+    cval: object,
+    flip: bool,
+) -> _Call:
+    xa = np.asarray(x)
+    dtype = _compute_dtype(xa)
+    wa = np.asarray(w)
+    if wa.dtype.kind not in "biuf":
+        msg = f"w must hold real numbers; got dtype {wa.dtype}"
+        raise TypeError(msg)
+    if xa.ndim not in (2, 3):
+        msg = f"x must have shape (H, W) or (H, W, C); got shape {xa.shape}"
+        raise ShapeError(msg)
+    if min(xa.shape) == 0:
+        msg = f"x must have at least one row, column and channel; got shape {xa.shape}"
+        raise ShapeError(msg)
+    x3 = xa if xa.ndim == 3 else xa[:, :, np.newaxis]
+    channels = x3.shape[2]
+    if wa.ndim == 2:
+        bank = False
+    elif wa.ndim == 4 and wa.shape[1] == channels:
+        bank = True
+    else:
+        expected = f"(kh, kw) or (D, {channels}, kh, kw)"
+        msg = f"w has shape {wa.shape}; expected {expected} for x of shape {xa.shape}"
+        raise ShapeError(msg)
+    if wa.size == 0:
+        msg = f"w must not be empty; got shape {wa.shape}"
+        raise ShapeError(msg)
+    wc = wa.astype(dtype, copy=True)
+    if flip:
+        wc = np.ascontiguousarray(wc[..., ::-1, ::-1])
+    kernel = (int(wc.shape[-2]), int(wc.shape[-1]))
+
+    stride2 = _pair(stride, "stride")
+    dilation2 = _pair(dilation, "dilation")
+    resolved = _normalize_border(border)
+    if isinstance(cval, bool) or not isinstance(cval, int | float | np.integer | np.floating):
+        msg = f"cval must be a number; got {cval!r}"
+        raise TypeError(msg)
+    in_hw = (int(x3.shape[0]), int(x3.shape[1]))
+    pads = _normalize_padding(padding, in_hw, kernel, stride2, dilation2)
+    out_h = output_size(in_hw[0], kernel[0], stride=stride2[0], padding=pads[:2], dilation=dilation2[0])
+    out_w = output_size(in_hw[1], kernel[1], stride=stride2[1], padding=pads[2:], dilation=dilation2[1])
+    if out_h < 1 or out_w < 1:
+        extent = (dilation2[0] * (kernel[0] - 1) + 1, dilation2[1] * (kernel[1] - 1) + 1)
+        padded = (in_hw[0] + pads[0] + pads[1], in_hw[1] + pads[2] + pads[3])
+        msg = (
+            f"kernel window {extent[0]}x{extent[1]} (kernel {kernel[0]}x{kernel[1]}, "
+            f"dilation {dilation2}) is larger than the padded input "
+            f"{padded[0]}x{padded[1]}"
+        )
+        raise ShapeError(msg)
+    geometry = _Geometry(
+        in_shape=(in_hw[0], in_hw[1], channels),
+        kernel=kernel,
+        stride=stride2,
+        dilation=dilation2,
+        pads=pads,
+        border=resolved,
+        cval=float(cval),
+        out_shape=(out_h, out_w),
+    )
+    call = _Call(
+        x=x3, w=wc, bank=bank, squeeze=xa.ndim == 2 and not bank,
+        geometry=geometry, dtype=dtype, bias=None,
+    )
+    if bias is None:
+        return call
+    ba = np.asarray(bias)
+    if ba.dtype.kind not in "biuf":
+        msg = f"bias must hold real numbers; got dtype {ba.dtype}"
+        raise TypeError(msg)
+    n_maps = call.n_maps
+    if ba.ndim == 0:
+        bvec = np.full(n_maps, ba, dtype=dtype)
+    elif ba.shape == (n_maps,):
+        bvec = ba.astype(dtype)
+    else:
+        msg = (
+            f"bias must be a scalar or have shape ({n_maps},), one value per output "
+            f"map; got shape {ba.shape}"
+        )
+        raise ShapeError(msg)
+    return _Call(
+        x=x3, w=wc, bank=bank, squeeze=call.squeeze,
+        geometry=geometry, dtype=dtype, bias=bvec,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Tiles: gathering padded input, running on threads
+
+
+class _Gatherer:
+    """Copies the padded rows a tile needs from ``x`` into a float buffer."""
+
+    def __init__(self, x: npt.NDArray[Any], g: _Geometry) -> None:
+        self.x = x
+        self.g = g
+        height, width, _ = g.in_shape
+        top, _, left, _ = g.pads
+        self.width = g.padded_width
+        cols = border_index(np.arange(self.width) - left, width, g.border)
+        # Columns [lo, hi) of the padded tile are x's columns [lo - left, hi - left).
+        self.lo = min(left, self.width)
+        self.hi = min(left + width, self.width)
+        self.left_cols = cols[: self.lo]
+        self.right_cols = cols[self.hi :]
+        self.height = height
+        self.top = top
+
+    def fill(self, row0: int, out: FloatArray) -> None:
+        """Fill ``out`` (rows, padded_width, C) with padded rows from ``row0``."""
+        g = self.g
+        n_rows = out.shape[0]
+        src = border_index(np.arange(row0, row0 + n_rows) - self.top, self.height, g.border)
+        first, last = int(src[0]), int(src[-1])
+        if first >= 0 and last - first == n_rows - 1 and np.all(np.diff(src) == 1):
+            rows = self.x[first : last + 1]
+        else:
+            rows = self.x[np.maximum(src, 0)]
+        out[:, self.lo : self.hi] = rows[:, : self.hi - self.lo]
+        if g.border == "constant":
+            out[:, : self.lo] = g.cval
+            out[:, self.hi :] = g.cval
+            out[src < 0] = g.cval
+        else:
+            if self.lo:
+                out[:, : self.lo] = rows[:, self.left_cols]
+            if self.hi < self.width:
+                out[:, self.hi :] = rows[:, self.right_cols]
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_tiles(
+    n_tiles: int,
+    work: Callable[[int, int], None],
+    workers: int,
+    macs: float,
+) -> None:
+    """Run ``work(start, stop)`` over contiguous ranges of tiles on ``workers`` threads."""
+    global _EXECUTOR  # noqa: PLW0603
+    n = min(workers, n_tiles)
+    if n <= 1 or macs < _MIN_PARALLEL_WORK:
+        work(0, n_tiles)
+        return
+    if _EXECUTOR is None or _EXECUTOR._max_workers < n:  # noqa: SLF001
+        _EXECUTOR = ThreadPoolExecutor(max_workers=max(n, _default_workers()))
+    bounds = [round(i * n_tiles / n) for i in range(n + 1)]
+    futures = [_EXECUTOR.submit(work, a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    for future in futures:
+        future.result()
+
+
+def _tile_rows(row_bytes: int, stride: int, extent: int, budget: int) -> int:
+    """Output rows per tile so that the padded input of a tile stays near ``budget``."""
+    rows = (budget // max(row_bytes, 1) - extent) // stride + 1
+    return max(rows, 8)
+
+
+# ---------------------------------------------------------------------------
+# Method: direct (shift and accumulate over the taps)
+
+
+def _direct_depthwise(call: _Call, out: FloatArray, workers: int) -> None:
+    g = call.geometry
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
+    out_h, out_w = g.out_shape
+    channels = g.in_shape[2]
+    ext_h = g.extent[0]
+    itemsize = call.dtype.itemsize
+    tile = min(_tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES), out_h)
+    n_tiles = -(-out_h // tile)
+    gather = _Gatherer(call.x, g)
+    taps = [(u, v, call.w[u, v]) for u in range(kh) for v in range(kw) if call.w[u, v] != 0]
+
+    def work(start: int, stop: int) -> None:
+        padded = np.empty(((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype)
+        scratch = np.empty((tile, out_w, channels), call.dtype)
+        for t in range(start, stop):
+            r0 = t * tile
+            rows = min(tile, out_h - r0)
+            n_in = (rows - 1) * sh + ext_h
+            buf = padded[:n_in]
+            gather.fill(r0 * sh, buf)
+            acc = out[r0 : r0 + rows]
+            tmp = scratch[:rows]
+            if not taps:
+                acc[...] = 0
+            for i, (u, v, weight) in enumerate(taps):
+                view = buf[
+                    u * dh : u * dh + (rows - 1) * sh + 1 : sh,
+                    v * dw : v * dw + (out_w - 1) * sw + 1 : sw,
+                ]
+                if i == 0:
+                    np.multiply(view, weight, out=acc)
+                else:
+                    np.multiply(view, weight, out=tmp)
+                    acc += tmp
+
+    _run_tiles(n_tiles, work, workers, out.size * len(taps))
+
+
+def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
+    g = call.geometry
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
+    out_h, out_w = g.out_shape
+    channels = g.in_shape[2]
+    depth = call.w.shape[0]
+    ext_h = g.extent[0]
+    taps = kh * kw
+    itemsize = call.dtype.itemsize
+    # One GEMM per tile: (rows*W', taps*C) @ (taps*C, D), the im2col of one tile only.
+    weights = np.ascontiguousarray(call.w.transpose(2, 3, 1, 0).reshape(taps * channels, depth))
+    col_rows = max(1, _BANK_COL_BYTES // (out_w * taps * channels * itemsize))
+    in_rows = _tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES)
+    tile = max(1, min(col_rows, in_rows, out_h))
+    n_tiles = -(-out_h // tile)
+    gather = _Gatherer(call.x, g)
+
+    def work(start: int, stop: int) -> None:
+        padded = np.empty(((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype)
+        cols = np.empty((tile, out_w, taps, channels), call.dtype)
+        for t in range(start, stop):
+            r0 = t * tile
+            rows = min(tile, out_h - r0)
+            buf = padded[: (rows - 1) * sh + ext_h]
+            gather.fill(r0 * sh, buf)
+            col = cols[:rows]
+            for u in range(kh):
+                for v in range(kw):
+                    col[:, :, u * kw + v] = buf[
+                        u * dh : u * dh + (rows - 1) * sh + 1 : sh,
+                        v * dw : v * dw + (out_w - 1) * sw + 1 : sw,
+                    ]
+            np.matmul(
+                col.reshape(rows * out_w, taps * channels),
+                weights,
+                out=out[r0 : r0 + rows].reshape(rows * out_w, depth),
+            )
+
+    _run_tiles(n_tiles, work, workers, out.size * taps * channels)
+
+
+# ---------------------------------------------------------------------------
+# Method: separable (rank-1 terms, two 1-D passes each)
+
+
+def _rank_terms(w2: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
+    """Split a 2-D kernel into rank-1 terms ``col (kh,) x row (kw,)`` by SVD."""
+    u, s, vt = np.linalg.svd(w2.astype(np.float64), full_matrices=False)
+    if s[0] == 0:
+        return []
+    tol = _rank_tolerance(w2.dtype) * s[0]
+    terms = []
+    for i in range(len(s)):
+        if s[i] <= tol:
+            break
+        scale = math.sqrt(s[i])
+        terms.append(((u[:, i] * scale).astype(w2.dtype), (vt[i] * scale).astype(w2.dtype)))
+    return terms
+
+
+def _rank_tolerance(dtype: np.dtype[Any]) -> float:
+    return 8.0 * float(np.finfo(dtype).eps)
+
+
+def kernel_rank(w: npt.ArrayLike) -> int:
+    """Return the numerical rank of a 2-D kernel, or the largest over a bank's slices.
+
+    Singular values below ``8 * eps * s_max`` (float32 eps for anything but
+    float64) count as zero. Rank 1 means the kernel is separable.
+
+    Examples
+    --------
+    >>> kernel_rank([[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    1
+    >>> kernel_rank([[0, 1, 0], [1, -4, 1], [0, 1, 0]])
+    2
+    """
+    wa = np.asarray(w)
+    dtype = np.dtype(np.float64) if wa.dtype == np.float64 else np.dtype(np.float32)
+    slices = wa.reshape(-1, *wa.shape[-2:]).astype(dtype)
+    return max(len(_rank_terms(s)) for s in slices)
+
+
+def _separable(call: _Call, out: FloatArray, workers: int) -> None:
+    g = call.geometry
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    out_h, out_w = g.out_shape
+    channels = g.in_shape[2]
+    ext_h = g.extent[0]
+    itemsize = call.dtype.itemsize
+    # Each term: (output map or None for all, input channel or None for all,
+    # the non-zero taps of its column and row vectors).
+    terms: list[tuple[int | None, int | None, list[tuple[int, Any]], list[tuple[int, Any]]]] = []
+    slices = (
+        [(d, c, call.w[d, c]) for d in range(call.w.shape[0]) for c in range(channels)]
+        if call.bank
+        else [(None, None, call.w)]
+    )
+    for d, c, w2 in slices:
+        for col, row in _rank_terms(w2):
+            col_taps = [(u, weight) for u, weight in enumerate(col) if weight != 0]
+            row_taps = [(v, weight) for v, weight in enumerate(row) if weight != 0]
+            if col_taps and row_taps:
+                terms.append((d, c, col_taps, row_taps))
+    tile = min(_tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES), out_h)
+    n_tiles = -(-out_h // tile)
+    gather = _Gatherer(call.x, g)
+    tmp_channels = 1 if call.bank else channels
+
+    def work(start: int, stop: int) -> None:
+        padded = np.empty(((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype)
+        vertical = np.empty((tile, g.padded_width, tmp_channels), call.dtype)
+        scratch_v = np.empty_like(vertical)
+        scratch_h = np.empty((tile, out_w, tmp_channels), call.dtype)
+        for t in range(start, stop):
+            r0 = t * tile
+            rows = min(tile, out_h - r0)
+            buf = padded[: (rows - 1) * sh + ext_h]
+            gather.fill(r0 * sh, buf)
+            acc = out[r0 : r0 + rows]
+            written: set[int | None] = set()
+            for d, c, col, row in terms:
+                src = buf if c is None else buf[:, :, c : c + 1]
+                dst = acc if d is None else acc[:, :, d : d + 1]
+                vert = vertical[:rows]
+                tmp = scratch_v[:rows]
+                for i, (u, weight) in enumerate(col):
+                    view = src[u * dh : u * dh + (rows - 1) * sh + 1 : sh]
+                    if i == 0:
+                        np.multiply(view, weight, out=vert)
+                    else:
+                        np.multiply(view, weight, out=tmp)
+                        vert += tmp
+                hout = scratch_h[:rows]
+                for v, weight in row:
+                    view = vert[:, v * dw : v * dw + (out_w - 1) * sw + 1 : sw]
+                    if d not in written:
+                        np.multiply(view, weight, out=dst)
+                        written.add(d)
+                    else:
+                        np.multiply(view, weight, out=hout)
+                        dst += hout
+            if call.bank:
+                for d in range(acc.shape[2]):
+                    if d not in written:
+                        acc[:, :, d] = 0
+            elif not written:
+                acc[...] = 0
+
+    _run_tiles(n_tiles, work, workers, out.size * max(len(terms), 1) * sum(g.kernel))
+
+
+# ---------------------------------------------------------------------------
+# Method: fft (overlap-save over tiles, float32 rfft2)
+
+
+def _fft_size(extent: int, limit: int) -> int:
+    """FFT length for one axis: several kernel extents, a 5-smooth number."""
+    want = min(max(4 * extent, 64), limit + extent - 1)
+    n = want
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def _fft(call: _Call, out: FloatArray, workers: int) -> None:
+    g = call.geometry
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
+    out_h, out_w = g.out_shape
+    channels = g.in_shape[2]
+    ext_h, ext_w = g.extent
+    # Stride-1 outputs a tile computes, rounded to whole strides so the kept
+    # positions fall on the same place in every tile.
+    full_h = (out_h - 1) * sh + 1
+    full_w = (out_w - 1) * sw + 1
+    n_h = _fft_size(ext_h, full_h)
+    n_w = _fft_size(ext_w, full_w)
+    step_h = max(sh, (n_h - ext_h + 1) // sh * sh)
+    step_w = max(sw, (n_w - ext_w + 1) // sw * sw)
+    n_h = max(n_h, step_h + ext_h - 1)
+    n_w = max(n_w, step_w + ext_w - 1)
+    rows_out = step_h // sh  # output rows per tile
+    cols_out = step_w // sw
+    # Kernel spectra, conjugated: X * conj(K) is a correlation.
+    if call.bank:
+        k4 = call.w
+    else:
+        k4 = call.w[np.newaxis, np.newaxis]
+    dilated = np.zeros((*k4.shape[:2], ext_h, ext_w), call.dtype)
+    dilated[:, :, ::dh, ::dw] = k4
+    spectra = np.conj(np.fft.rfft2(dilated, s=(n_h, n_w)))  # (D|1, C|1, n_h, n_w//2+1)
+    n_col_tiles = -(-out_w // cols_out)
+    width = (n_col_tiles - 1) * step_w + n_w  # padded columns a band needs
+    n_tiles = -(-out_h // rows_out)
+    gather = _Gatherer(call.x, g)
+    n_maps = out.shape[2]
+    padded_rows = (out_h - 1) * sh + ext_h
+
+    def work(start: int, stop: int) -> None:
+        band = np.zeros((n_h, width, channels), call.dtype)
+        for t in range(start, stop):
+            r0 = t * rows_out
+            rows = min(rows_out, out_h - r0)
+            n_in = min(n_h, padded_rows - r0 * sh)
+            band[n_in:] = 0
+            gather.fill(r0 * sh, band[:n_in, : g.padded_width])
+            # Column tiles as a strided view: (tiles, n_h, n_w, C) -> (tiles, C, n_h, n_w).
+            tiles = np.lib.stride_tricks.as_strided(
+                band,
+                shape=(n_col_tiles, n_h, n_w, channels),
+                strides=(step_w * band.strides[1], *band.strides),
+                writeable=False,
+            )
+            spec = np.fft.rfft2(tiles.transpose(0, 3, 1, 2))  # (tiles, C, n_h, n_w//2+1)
+            if call.bank:
+                prod = spec[:, 0, None] * spectra[None, :, 0]
+                for c in range(1, channels):
+                    prod += spec[:, c, None] * spectra[None, :, c]
+            else:
+                prod = spec * spectra[0, 0]
+            res = np.fft.irfft2(prod, s=(n_h, n_w))  # (tiles, maps, n_h, n_w)
+            kept = res[:, :, : rows * sh : sh, : step_w : sw]  # (tiles, maps, rows, cols_out)
+            kept = kept.transpose(2, 0, 3, 1).reshape(rows, n_col_tiles * cols_out, n_maps)
+            out[r0 : r0 + rows] = kept[:, :out_w]
+
+    macs = out.size * kh * kw
+    _run_tiles(n_tiles, work, workers, macs)
+
+
+# ---------------------------------------------------------------------------
+# The cost model behind method="auto"
+
+
+def _estimate(call: _Call, rank_: int) -> dict[str, float]:
+    """Estimated milliseconds of each method for ``call``."""
+    g = call.geometry
+    (kh, kw), (sh, sw) = g.kernel, g.stride
+    ext_h, ext_w = g.extent
+    out_px = g.out_shape[0] * g.out_shape[1]
+    channels = g.in_shape[2]
+    maps = call.w.shape[0] if call.bank else channels
+    pairs = maps * channels if call.bank else channels  # 2-D correlations to do
+    taps = kh * kw
+    gather = _NS_PER_PIXEL * g.padded_width * ((g.out_shape[0] - 1) * sh + ext_h) * channels
+    costs: dict[str, float] = {}
+    if call.bank:
+        costs["direct"] = out_px * (taps * channels * (_NS_PER_PIXEL + maps * _NS_PER_GEMM_MAC)) + gather
+    else:
+        costs["direct"] = out_px * pairs * taps * _NS_PER_TAP + gather
+    # The vertical pass runs on every padded column, the horizontal one on kept ones.
+    sep_per_pair = rank_ * (kh * g.padded_width / max(g.out_shape[1], 1) + kw)
+    costs["separable"] = out_px * pairs * sep_per_pair * _NS_PER_SEP_TAP + gather
+    n_h = _fft_size(ext_h, (g.out_shape[0] - 1) * sh + 1)
+    n_w = _fft_size(ext_w, (g.out_shape[1] - 1) * sw + 1)
+    useful = max(n_h - ext_h + 1, 1) * max(n_w - ext_w + 1, 1)
+    per_tile = n_h * n_w * math.log2(n_h * n_w) * _NS_PER_FFT_POINT
+    full_px = ((g.out_shape[0] - 1) * sh + 1) * ((g.out_shape[1] - 1) * sw + 1)
+    transforms = channels + maps + (pairs if call.bank else 0) / 4
+    costs["fft"] = full_px / useful * per_tile * transforms + gather
+    return {k: v / 1e6 for k, v in costs.items()}
+
+
+def _choose(call: _Call) -> Explanation:
+    g = call.geometry
+    rank_ = kernel_rank(call.w)
+    costs = _estimate(call, rank_)
+    best = min(costs, key=costs.__getitem__)
+    taps = g.kernel[0] * g.kernel[1]
+    shape = _result_shape(call)
+    if best == "separable":
+        reason = (
+            f"the {g.kernel[0]}x{g.kernel[1]} kernel has rank {rank_}: "
+            f"{rank_} x ({g.kernel[0]}+{g.kernel[1]}) 1-D taps cost less than {taps} 2-D taps"
+        )
+    elif best == "fft":
+        reason = (
+            f"{taps} taps per output value cost more than tiled FFTs "
+            f"(about {costs['fft']:.3g} ms against {costs['direct']:.3g} ms direct)"
+        )
+    else:
+        reason = f"{taps} taps are cheapest as shift-and-accumulate"
+        if rank_ == 1 and taps > 1:
+            reason += " (rank 1, but too few taps to gain from two passes)"
+    return Explanation(best, reason, taps, rank_, shape, costs)
+
+
+def _result_shape(call: _Call) -> tuple[int, ...]:
+    out_h, out_w = call.geometry.out_shape
+    if call.squeeze:
+        return (out_h, out_w)
+    return (out_h, out_w, call.n_maps)
+
+
+def explain(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    border: str = "constant",
+    cval: float = 0.0,
+    flip: bool = False,
+    method: Method = "auto",
+) -> Explanation:
+    """Say which method `conv2d` runs for these arguments, and why.
+
+    Takes the same arguments as `conv2d` and checks them the same way, but
+    computes nothing. With ``method="auto"`` the answer comes from the cost model
+    (kernel taps, numerical rank, image and tile sizes, constants measured by
+    ``bench/calibrate.py``); with another method, that method is reported.
+
+    Returns
+    -------
+    Explanation
+        The method, a one-sentence reason, taps, rank, the output shape and the
+        estimated milliseconds of every method.
+
+    Examples
+    --------
+    >>> explain(np.zeros((512, 512)), np.ones((3, 3))).method
+    'separable'
+    >>> explain(np.zeros((512, 512)), np.random.default_rng(0).random((31, 31))).method
+    'fft'
+    """
+    call = _check_call(x, w, bias, stride, padding, dilation, border, cval, flip)
+    return _explain_call(call, method)
+
+
+def _explain_call(call: _Call, method: object) -> Explanation:
+    if method not in METHODS:
+        msg = f"method must be one of {', '.join(METHODS)}; got {method!r}"
+        raise ValueError(msg)
+    choice = _choose(call)
+    if method == "auto":
+        return choice
+    return Explanation(
+        str(method), f"method={method!r} was requested", choice.taps, choice.rank,
+        choice.output_shape, choice.costs,
+    )
+
+
+_RUNNERS: dict[str, Callable[[_Call, FloatArray, int], None]] = {
+    "separable": _separable,
+    "fft": _fft,
+}
+
+
+def conv2d(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    border: str = "constant",
+    cval: float = 0.0,
+    flip: bool = False,
+    method: Method = "auto",
+    workers: int | None = None,
+) -> FloatArray:
+    """Convolve an image with a kernel or a bank of filters, as a CNN layer does.
+
+    This is cross-correlation: each output value is the window of the padded
+    input multiplied element-wise with ``w`` and summed, ``w`` applied unflipped,
+    unless ``flip=True`` (true convolution, as ``scipy.ndimage.convolve``)::
+
+        out[i, j, d] = bias[d] + sum_{u, v, c} xp[i*s + u*dl, j*s + v*dl, c] * w[d, c, u, v]
+
+    where ``xp`` is ``x`` padded by ``padding`` with ``border``.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (H, W, C)
+        The image. Never modified.
+    w : array_like, shape (kh, kw) or (D, C, kh, kw)
+        A 2-D kernel, applied to each channel of ``x`` on its own (depthwise),
+        or a bank of D filters, each spanning all C channels of ``x``. A 2-D
+        ``x`` takes a bank of shape (D, 1, kh, kw).
+    bias : float or array_like of shape (n_maps,), optional
+        Added to every output value: one scalar, or one value per output map
+        (C for a 2-D kernel on a (H, W, C) image, D for a bank).
+    stride : int or (int, int), optional
+        Step between windows, rows then columns; at least 1. Only the kept
+        outputs are computed.
+    padding : int, (int, int), ((int, int), (int, int)), "same" or "valid", optional
+        Padding on each side; ``(ph, pw)`` for rows and columns;
+        ``((top, bottom), (left, right))``; ``"valid"`` for none; ``"same"`` for an
+        output of ``ceil(n / stride)`` per axis, the total padding split with the
+        smaller half before (as TensorFlow's SAME). Default 0.
+    dilation : int or (int, int), optional
+        Spacing between kernel taps; at least 1.
+    border : str, optional
+        What the padding holds, with ``numpy.pad``'s names: ``"constant"``
+        (``cval``; alias ``"zero"``), ``"edge"`` (alias ``"replicate"``),
+        ``"reflect"`` (d c b | a b c d), ``"symmetric"`` (c b a | a b c d) or
+        ``"wrap"``. Default ``"constant"``.
+    cval : float, optional
+        The value of ``"constant"`` padding. Default 0.
+    flip : bool, optional
+        Rotate ``w`` by 180 degrees first (true convolution). Default False.
+    method : {"auto", "direct", "separable", "fft"}, optional
+        ``"direct"`` shifts and accumulates over the taps (a bank does one GEMM
+        per row tile); ``"separable"`` splits each 2-D kernel into rank-1 terms
+        by SVD and runs two 1-D passes per term (exact for any kernel, fastest
+        for rank 1: Sobel, box, Gaussian); ``"fft"`` runs overlap-save over
+        tiles with float32 FFTs; ``"auto"`` picks by the cost model that
+        `explain` reports. All give the same result within float rounding.
+    workers : int, optional
+        Threads for the row tiles. Default: the CPUs this process may use.
+
+    Returns
+    -------
+    ndarray
+        Shape (H', W') for a 2-D ``x`` and 2-D ``w``, else (H', W', n_maps),
+        with ``H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1``
+        (likewise W'). float64 if ``x`` is float64, else float32 (integer
+        inputs are computed in float32).
+
+    Raises
+    ------
+    ValueError
+        A bad value: stride or dilation < 1, negative padding, unknown border or
+        method, shapes that do not fit (`convcli.ShapeError`), a kernel window
+        larger than the padded input.
+    TypeError
+        A bad type: complex or object arrays, a non-integer stride.
+
+    Examples
+    --------
+    The worked window of the spec (one output, no padding):
+
+    >>> window = np.array([[4, 0, 0], [0, 0, 0], [0, 0, -4]])
+    >>> kernel = np.array([[0, 0, 0], [0, 1, 1], [0, 1, 2]])
+    >>> conv2d(window, kernel)
+    array([[-8.]], dtype=float32)
+
+    Stride 2 and zero padding 1 on a 5x5 image give 3x3:
+
+    >>> conv2d(np.ones((5, 5)), np.ones((3, 3)), stride=2, padding=1)
+    array([[4., 6., 4.],
+           [6., 9., 6.],
+           [4., 6., 4.]])
+    """
+    call = _check_call(x, w, bias, stride, padding, dilation, border, cval, flip)
+    chosen = _explain_call(call, method).method
+    if chosen == "fft" and method == "auto" and not np.isfinite(call.x).all():
+        # An FFT spreads a NaN or inf over its whole tile; taps keep it local.
+        chosen = "direct"
+    if workers is None:
+        n_workers = _default_workers()
+    elif isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
+        n_workers = workers
+    else:
+        msg = f"workers must be an int >= 1 or None; got {workers!r}"
+        raise ValueError(msg)
+    out_h, out_w = call.geometry.out_shape
+    out = np.empty((out_h, out_w, call.n_maps), call.dtype)
+    if chosen == "direct":
+        runner = _direct_bank if call.bank else _direct_depthwise
+    else:
+        runner = _RUNNERS[chosen]
+    runner(call, out, n_workers)
+    if call.bias is not None:
+        out += call.bias
+    return out[:, :, 0] if call.squeeze else out
