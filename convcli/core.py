@@ -12,9 +12,10 @@ loops, BLAS calls and FFTs.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,6 +49,8 @@ _TILE_BYTES = 1 << 20
 _BANK_COL_BYTES = 4 << 20
 # Below this many multiply-adds a call runs in the calling thread only.
 _MIN_PARALLEL_WORK = 1 << 21
+# Smallest FFT tile side; see _fft_size.
+_FFT_MIN = 96
 
 # Cost model of method="auto", in nanoseconds per unit, fitted on this machine by
 # bench/calibrate.py (2 cores, float32, one thread). See explain().
@@ -269,12 +272,16 @@ def _normalize_padding(
     dilation: tuple[int, int],
 ) -> tuple[int, int, int, int]:
     bad = (
-        'padding must be an int >= 0, a pair (ph, pw), a pair of pairs '
+        "padding must be an int >= 0, a pair (ph, pw), a pair of pairs "
         f'((top, bottom), (left, right)), "same" or "valid"; got {padding!r}'
     )
     if isinstance(padding, str):
-        rows = _same_or_valid(padding, in_hw[0], kernel[0], stride[0], dilation[0], "padding")
-        cols = _same_or_valid(padding, in_hw[1], kernel[1], stride[1], dilation[1], "padding")
+        rows = _same_or_valid(
+            padding, in_hw[0], kernel[0], stride[0], dilation[0], "padding"
+        )
+        cols = _same_or_valid(
+            padding, in_hw[1], kernel[1], stride[1], dilation[1], "padding"
+        )
         return (*rows, *cols)
     if isinstance(padding, bool | np.bool_):
         raise TypeError(bad)
@@ -282,12 +289,16 @@ def _normalize_padding(
         pads = (int(padding),) * 4
     elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2:
         parts = list(padding)
-        if all(isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts):
+        if all(
+            isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts
+        ):
             pads = (int(parts[0]), int(parts[0]), int(parts[1]), int(parts[1]))
         elif all(
             isinstance(p, Sequence | np.ndarray)
             and len(p) == 2
-            and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in p)
+            and all(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) for v in p
+            )
             for p in parts
         ):
             pads = tuple(int(v) for p in parts for v in p)  # type: ignore[assignment]
@@ -372,15 +383,24 @@ def _check_call(
     stride2 = _pair(stride, "stride")
     dilation2 = _pair(dilation, "dilation")
     resolved = _normalize_border(border)
-    if isinstance(cval, bool) or not isinstance(cval, int | float | np.integer | np.floating):
+    if isinstance(cval, bool) or not isinstance(
+        cval, int | float | np.integer | np.floating
+    ):
         msg = f"cval must be a number; got {cval!r}"
         raise TypeError(msg)
     in_hw = (int(x3.shape[0]), int(x3.shape[1]))
     pads = _normalize_padding(padding, in_hw, kernel, stride2, dilation2)
-    out_h = output_size(in_hw[0], kernel[0], stride=stride2[0], padding=pads[:2], dilation=dilation2[0])
-    out_w = output_size(in_hw[1], kernel[1], stride=stride2[1], padding=pads[2:], dilation=dilation2[1])
+    out_h = output_size(
+        in_hw[0], kernel[0], stride=stride2[0], padding=pads[:2], dilation=dilation2[0]
+    )
+    out_w = output_size(
+        in_hw[1], kernel[1], stride=stride2[1], padding=pads[2:], dilation=dilation2[1]
+    )
     if out_h < 1 or out_w < 1:
-        extent = (dilation2[0] * (kernel[0] - 1) + 1, dilation2[1] * (kernel[1] - 1) + 1)
+        extent = (
+            dilation2[0] * (kernel[0] - 1) + 1,
+            dilation2[1] * (kernel[1] - 1) + 1,
+        )
         padded = (in_hw[0] + pads[0] + pads[1], in_hw[1] + pads[2] + pads[3])
         msg = (
             f"kernel window {extent[0]}x{extent[1]} (kernel {kernel[0]}x{kernel[1]}, "
@@ -399,8 +419,13 @@ def _check_call(
         out_shape=(out_h, out_w),
     )
     call = _Call(
-        x=x3, w=wc, bank=bank, squeeze=xa.ndim == 2 and not bank,
-        geometry=geometry, dtype=dtype, bias=None,
+        x=x3,
+        w=wc,
+        bank=bank,
+        squeeze=xa.ndim == 2 and not bank,
+        geometry=geometry,
+        dtype=dtype,
+        bias=None,
     )
     if bias is None:
         return call
@@ -420,8 +445,13 @@ def _check_call(
         )
         raise ShapeError(msg)
     return _Call(
-        x=x3, w=wc, bank=bank, squeeze=call.squeeze,
-        geometry=geometry, dtype=dtype, bias=bvec,
+        x=x3,
+        w=wc,
+        bank=bank,
+        squeeze=call.squeeze,
+        geometry=geometry,
+        dtype=dtype,
+        bias=bvec,
     )
 
 
@@ -451,7 +481,9 @@ class _Gatherer:
         """Fill ``out`` (rows, padded_width, C) with padded rows from ``row0``."""
         g = self.g
         n_rows = out.shape[0]
-        src = border_index(np.arange(row0, row0 + n_rows) - self.top, self.height, g.border)
+        src = border_index(
+            np.arange(row0, row0 + n_rows) - self.top, self.height, g.border
+        )
         first, last = int(src[0]), int(src[-1])
         if first >= 0 and last - first == n_rows - 1 and np.all(np.diff(src) == 1):
             rows = self.x[first : last + 1]
@@ -486,15 +518,17 @@ def _run_tiles(
     macs: float,
 ) -> None:
     """Run ``work(start, stop)`` over contiguous ranges of tiles on ``workers`` threads."""
-    global _EXECUTOR  # noqa: PLW0603
+    global _EXECUTOR
     n = min(workers, n_tiles)
     if n <= 1 or macs < _MIN_PARALLEL_WORK:
         work(0, n_tiles)
         return
-    if _EXECUTOR is None or _EXECUTOR._max_workers < n:  # noqa: SLF001
+    if _EXECUTOR is None or _EXECUTOR._max_workers < n:
         _EXECUTOR = ThreadPoolExecutor(max_workers=max(n, _default_workers()))
     bounds = [round(i * n_tiles / n) for i in range(n + 1)]
-    futures = [_EXECUTOR.submit(work, a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    futures = [
+        _EXECUTOR.submit(work, a, b) for a, b in itertools.pairwise(bounds) if b > a
+    ]
     for future in futures:
         future.result()
 
@@ -509,41 +543,133 @@ def _tile_rows(row_bytes: int, stride: int, extent: int, budget: int) -> int:
 # Method: direct (shift and accumulate over the taps)
 
 
+def _accumulate(
+    acc: FloatArray,
+    tmp: FloatArray,
+    terms: Iterable[tuple[FloatArray, Any]],
+    *,
+    fresh: bool = True,
+) -> bool:
+    """Add ``weight * view`` for each term into ``acc``; overwrite it first if ``fresh``.
+
+    Weights of +1 and -1 skip the multiplication. Returns whether ``acc`` is
+    still untouched (no terms and ``fresh``).
+    """
+    for view, weight in terms:
+        if fresh:
+            if weight == 1:
+                np.copyto(acc, view)
+            elif weight == -1:
+                np.negative(view, out=acc)
+            else:
+                np.multiply(view, weight, out=acc)
+            fresh = False
+        elif weight == 1:
+            acc += view
+        elif weight == -1:
+            acc -= view
+        else:
+            np.multiply(view, weight, out=tmp)
+            acc += tmp
+    return fresh
+
+
+class _Tile:
+    """Buffers of one worker: a padded input tile and what is computed from it.
+
+    A flat tile (stride 1) is kept as one flat array: the view for a kernel offset is then one
+    contiguous slice (twice as fast as a 2-D strided view), the results are
+    computed for every padded column, and the last ``extent - 1`` columns of
+    each row, which wrap to the next row, are cropped when copied out.
+    """
+
+    def __init__(
+        self, call: _Call, rows: int, channels_out: int, *, flat: bool
+    ) -> None:
+        g = call.geometry
+        self.g = g
+        self.rows = rows
+        self.channels = g.in_shape[2]
+        self.flat = flat
+        self.row_len = g.padded_width * self.channels
+        n_in = (rows - 1) * g.stride[0] + g.extent[0]
+        slack = (g.extent[1] - 1) * self.channels
+        # Zeros, so the cropped columns never hold garbage that could warn.
+        self.padded = np.zeros(n_in * self.row_len + slack, call.dtype)
+        width = g.padded_width if self.flat else g.out_shape[1]
+        self.acc = np.zeros((rows, width, channels_out), call.dtype)
+        self.tmp = np.zeros_like(self.acc)
+
+    def load(self, gather: _Gatherer, out_row: int, rows: int) -> FloatArray:
+        """Gather the padded input of output rows ``[out_row, out_row + rows)``."""
+        g = self.g
+        n_in = (rows - 1) * g.stride[0] + g.extent[0]
+        buf = self.padded[: n_in * self.row_len].reshape(
+            n_in, g.padded_width, self.channels
+        )
+        gather.fill(out_row * g.stride[0], buf)
+        return buf
+
+    def offset_view(self, buf: FloatArray, rows: int, u: int, v: int) -> FloatArray:
+        """Return the input values kernel tap ``(u, v)`` meets, one per output value."""
+        g = self.g
+        (sh, sw), (dh, dw) = g.stride, g.dilation
+        if self.flat:
+            start = (u * dh * g.padded_width + v * dw) * self.channels
+            return self.padded[start : start + rows * self.row_len]
+        return buf[
+            u * dh : u * dh + (rows - 1) * sh + 1 : sh,
+            v * dw : v * dw + (g.out_shape[1] - 1) * sw + 1 : sw,
+        ]
+
+    def buffers(self, rows: int) -> tuple[FloatArray, FloatArray]:
+        """Accumulator and scratch shaped like the views of `offset_view`."""
+        if self.flat:
+            n = rows * self.acc.shape[1] * self.acc.shape[2]
+            return self.acc.reshape(-1)[:n], self.tmp.reshape(-1)[:n]
+        return self.acc[:rows], self.tmp[:rows]
+
+    def store(self, out: FloatArray, out_row: int, rows: int) -> None:
+        """Copy the accumulated rows into ``out``, cropping the wrapped columns."""
+        out[out_row : out_row + rows] = self.acc[:rows, : out.shape[1]]
+
+
+def _tiling(call: _Call, workers: int, budget: int | None = None) -> tuple[int, int]:
+    """Output rows per tile and the number of tiles: cache-sized, and enough for all workers."""
+    g = call.geometry
+    out_h = g.out_shape[0]
+    row_bytes = g.padded_width * g.in_shape[2] * call.dtype.itemsize
+    tile = min(
+        _tile_rows(row_bytes, g.stride[0], g.extent[0], budget or _TILE_BYTES), out_h
+    )
+    if workers > 1:
+        tile = max(1, min(tile, -(-out_h // workers)))
+    return tile, -(-out_h // tile)
+
+
 def _direct_depthwise(call: _Call, out: FloatArray, workers: int) -> None:
     g = call.geometry
-    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
-    out_h, out_w = g.out_shape
-    channels = g.in_shape[2]
-    ext_h = g.extent[0]
-    itemsize = call.dtype.itemsize
-    tile = min(_tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES), out_h)
-    n_tiles = -(-out_h // tile)
+    kh, kw = g.kernel
+    out_h = g.out_shape[0]
+    tile, n_tiles = _tiling(call, workers)
     gather = _Gatherer(call.x, g)
-    taps = [(u, v, call.w[u, v]) for u in range(kh) for v in range(kw) if call.w[u, v] != 0]
+    taps = [
+        (u, v, call.w[u, v]) for u in range(kh) for v in range(kw) if call.w[u, v] != 0
+    ]
 
     def work(start: int, stop: int) -> None:
-        padded = np.empty(((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype)
-        scratch = np.empty((tile, out_w, channels), call.dtype)
+        bufs = _Tile(call, tile, g.in_shape[2], flat=g.stride == (1, 1))
         for t in range(start, stop):
             r0 = t * tile
             rows = min(tile, out_h - r0)
-            n_in = (rows - 1) * sh + ext_h
-            buf = padded[:n_in]
-            gather.fill(r0 * sh, buf)
-            acc = out[r0 : r0 + rows]
-            tmp = scratch[:rows]
-            if not taps:
-                acc[...] = 0
-            for i, (u, v, weight) in enumerate(taps):
-                view = buf[
-                    u * dh : u * dh + (rows - 1) * sh + 1 : sh,
-                    v * dw : v * dw + (out_w - 1) * sw + 1 : sw,
-                ]
-                if i == 0:
-                    np.multiply(view, weight, out=acc)
-                else:
-                    np.multiply(view, weight, out=tmp)
-                    acc += tmp
+            src = bufs.load(gather, r0, rows)
+            acc, tmp = bufs.buffers(rows)
+            views = (
+                (bufs.offset_view(src, rows, u, v), weight) for u, v, weight in taps
+            )
+            if _accumulate(acc, tmp, views):
+                acc.fill(0)
+            bufs.store(out, r0, rows)
 
     _run_tiles(n_tiles, work, workers, out.size * len(taps))
 
@@ -558,7 +684,9 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     taps = kh * kw
     itemsize = call.dtype.itemsize
     # One GEMM per tile: (rows*W', taps*C) @ (taps*C, D), the im2col of one tile only.
-    weights = np.ascontiguousarray(call.w.transpose(2, 3, 1, 0).reshape(taps * channels, depth))
+    weights = np.ascontiguousarray(
+        call.w.transpose(2, 3, 1, 0).reshape(taps * channels, depth)
+    )
     col_rows = max(1, _BANK_COL_BYTES // (out_w * taps * channels * itemsize))
     in_rows = _tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES)
     tile = max(1, min(col_rows, in_rows, out_h))
@@ -566,7 +694,9 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     gather = _Gatherer(call.x, g)
 
     def work(start: int, stop: int) -> None:
-        padded = np.empty(((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype)
+        padded = np.empty(
+            ((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype
+        )
         cols = np.empty((tile, out_w, taps, channels), call.dtype)
         for t in range(start, stop):
             r0 = t * tile
@@ -604,7 +734,9 @@ def _rank_terms(w2: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
         if s[i] <= tol:
             break
         scale = math.sqrt(s[i])
-        terms.append(((u[:, i] * scale).astype(w2.dtype), (vt[i] * scale).astype(w2.dtype)))
+        terms.append(
+            ((u[:, i] * scale).astype(w2.dtype), (vt[i] * scale).astype(w2.dtype))
+        )
     return terms
 
 
@@ -636,11 +768,12 @@ def _separable(call: _Call, out: FloatArray, workers: int) -> None:
     (sh, sw), (dh, dw) = g.stride, g.dilation
     out_h, out_w = g.out_shape
     channels = g.in_shape[2]
-    ext_h = g.extent[0]
-    itemsize = call.dtype.itemsize
-    # Each term: (output map or None for all, input channel or None for all,
-    # the non-zero taps of its column and row vectors).
-    terms: list[tuple[int | None, int | None, list[tuple[int, Any]], list[tuple[int, Any]]]] = []
+    # Rank-1 terms of each 2-D slice: (output map, input channel, the non-zero
+    # taps of the column and row vectors). Map and channel are None for a 2-D
+    # kernel, which is applied to every channel at once.
+    terms: list[
+        tuple[int | None, int | None, list[tuple[int, Any]], list[tuple[int, Any]]]
+    ] = []
     slices = (
         [(d, c, call.w[d, c]) for d in range(call.w.shape[0]) for c in range(channels)]
         if call.bank
@@ -652,50 +785,54 @@ def _separable(call: _Call, out: FloatArray, workers: int) -> None:
             row_taps = [(v, weight) for v, weight in enumerate(row) if weight != 0]
             if col_taps and row_taps:
                 terms.append((d, c, col_taps, row_taps))
-    tile = min(_tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES), out_h)
-    n_tiles = -(-out_h // tile)
+    tile, n_tiles = _tiling(call, workers)
     gather = _Gatherer(call.x, g)
-    tmp_channels = 1 if call.bank else channels
+    depth = 1 if call.bank else channels  # channels of one term's vertical pass
+    flat = sw == 1 and not call.bank
+    maps = call.n_maps
 
     def work(start: int, stop: int) -> None:
-        padded = np.empty(((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype)
-        vertical = np.empty((tile, g.padded_width, tmp_channels), call.dtype)
-        scratch_v = np.empty_like(vertical)
-        scratch_h = np.empty((tile, out_w, tmp_channels), call.dtype)
+        bufs = _Tile(call, tile, maps, flat=flat)
+        slack = (g.extent[1] - 1) * depth
+        vertical = np.zeros(tile * g.padded_width * depth + slack, call.dtype)
+        scratch = np.zeros(tile * g.padded_width * depth, call.dtype)
         for t in range(start, stop):
             r0 = t * tile
             rows = min(tile, out_h - r0)
-            buf = padded[: (rows - 1) * sh + ext_h]
-            gather.fill(r0 * sh, buf)
-            acc = out[r0 : r0 + rows]
-            written: set[int | None] = set()
+            src = bufs.load(gather, r0, rows)
+            n = rows * g.padded_width * depth
+            vert = vertical[:n].reshape(rows, g.padded_width, depth)
+            vtmp = scratch[:n].reshape(rows, g.padded_width, depth)
+            acc, tmp = bufs.buffers(rows)
+            fresh: dict[int | None, bool] = {}
             for d, c, col, row in terms:
-                src = buf if c is None else buf[:, :, c : c + 1]
-                dst = acc if d is None else acc[:, :, d : d + 1]
-                vert = vertical[:rows]
-                tmp = scratch_v[:rows]
-                for i, (u, weight) in enumerate(col):
-                    view = src[u * dh : u * dh + (rows - 1) * sh + 1 : sh]
-                    if i == 0:
-                        np.multiply(view, weight, out=vert)
-                    else:
-                        np.multiply(view, weight, out=tmp)
-                        vert += tmp
-                hout = scratch_h[:rows]
-                for v, weight in row:
-                    view = vert[:, v * dw : v * dw + (out_w - 1) * sw + 1 : sw]
-                    if d not in written:
-                        np.multiply(view, weight, out=dst)
-                        written.add(d)
-                    else:
-                        np.multiply(view, weight, out=hout)
-                        dst += hout
+                part = src if c is None else src[:, :, c : c + 1]
+                vviews = (
+                    (part[u * dh : u * dh + (rows - 1) * sh + 1 : sh], wt)
+                    for u, wt in col
+                )
+                _accumulate(vert, vtmp, vviews)
+                if flat:
+                    hviews = (
+                        (vertical[v * dw * depth : v * dw * depth + n], wt)
+                        for v, wt in row
+                    )
+                    dst, dtmp = acc, tmp
+                else:
+                    hviews = (
+                        (vert[:, v * dw : v * dw + (out_w - 1) * sw + 1 : sw], wt)
+                        for v, wt in row
+                    )
+                    dst = acc if d is None else acc[:, :, d : d + 1]
+                    dtmp = tmp if d is None else tmp[:, :, d : d + 1]
+                fresh[d] = _accumulate(dst, dtmp, hviews, fresh=fresh.get(d, True))
             if call.bank:
-                for d in range(acc.shape[2]):
-                    if d not in written:
+                for d in range(maps):
+                    if fresh.get(d, True):
                         acc[:, :, d] = 0
-            elif not written:
-                acc[...] = 0
+            elif fresh.get(None, True):
+                acc.fill(0)
+            bufs.store(out, r0, rows)
 
     _run_tiles(n_tiles, work, workers, out.size * max(len(terms), 1) * sum(g.kernel))
 
@@ -705,17 +842,23 @@ def _separable(call: _Call, out: FloatArray, workers: int) -> None:
 
 
 def _fft_size(extent: int, limit: int) -> int:
-    """FFT length for one axis: several kernel extents, a 5-smooth number."""
-    want = min(max(4 * extent, 64), limit + extent - 1)
-    n = want
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
+    """FFT length for one axis: about four kernel extents, an even 5-smooth number.
+
+    Tiles of 96 to 256 points measured fastest per useful output on this machine
+    (bench/calibrate.py): smaller ones waste the ``extent - 1`` overlap, larger
+    ones leave the cache. A tile never exceeds what the whole axis needs.
+    """
+    n = min(max(4 * extent, _FFT_MIN), limit + extent - 1)
+    while not _smooth(n) or (n % 2 and n > 16):
         n += 1
+    return n
+
+
+def _smooth(n: int) -> bool:
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
 
 
 def _fft(call: _Call, out: FloatArray, workers: int) -> None:
@@ -743,7 +886,13 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
         k4 = call.w[np.newaxis, np.newaxis]
     dilated = np.zeros((*k4.shape[:2], ext_h, ext_w), call.dtype)
     dilated[:, :, ::dh, ::dw] = k4
-    spectra = np.conj(np.fft.rfft2(dilated, s=(n_h, n_w)))  # (D|1, C|1, n_h, n_w//2+1)
+    # numpy's pocketfft runs 3-7x slower on float32 when it need not scale
+    # (norm="backward" forward, norm="forward" inverse), so the tiles use
+    # norm="ortho" both ways and the kernel's spectrum stays unscaled.
+    spectra = np.conj(np.fft.rfft2(dilated.astype(np.float64), s=(n_h, n_w)))
+    spectra = spectra.astype(
+        np.complex128 if call.dtype == np.float64 else np.complex64
+    )
     n_col_tiles = -(-out_w // cols_out)
     width = (n_col_tiles - 1) * step_w + n_w  # padded columns a band needs
     n_tiles = -(-out_h // rows_out)
@@ -766,17 +915,29 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
                 strides=(step_w * band.strides[1], *band.strides),
                 writeable=False,
             )
-            spec = np.fft.rfft2(tiles.transpose(0, 3, 1, 2))  # (tiles, C, n_h, n_w//2+1)
+            spec = np.fft.rfft2(
+                tiles.transpose(0, 3, 1, 2), norm="ortho"
+            )  # (tiles, C, n_h, n_w//2+1)
             if call.bank:
                 prod = spec[:, 0, None] * spectra[None, :, 0]
                 for c in range(1, channels):
                     prod += spec[:, c, None] * spectra[None, :, c]
             else:
-                prod = spec * spectra[0, 0]
-            res = np.fft.irfft2(prod, s=(n_h, n_w))  # (tiles, maps, n_h, n_w)
-            kept = res[:, :, : rows * sh : sh, : step_w : sw]  # (tiles, maps, rows, cols_out)
-            kept = kept.transpose(2, 0, 3, 1).reshape(rows, n_col_tiles * cols_out, n_maps)
-            out[r0 : r0 + rows] = kept[:, :out_w]
+                prod = spec
+                prod *= spectra[0, 0]
+            res = np.fft.irfft2(
+                prod, s=(n_h, n_w), norm="ortho"
+            )  # (tiles, maps, n_h, n_w)
+            # Kept outputs, as (rows, tiles, cols_out, maps), straight into `out`.
+            kept = res[:, :, : rows * sh : sh, :step_w:sw].transpose(2, 0, 3, 1)
+            dest = out[r0 : r0 + rows]
+            whole = out_w // cols_out
+            dest[:, : whole * cols_out].reshape(rows, whole, cols_out, n_maps)[...] = (
+                kept[:, :whole]
+            )
+            rest = out_w - whole * cols_out
+            if rest:
+                dest[:, whole * cols_out :] = kept[:, whole, :rest]
 
     macs = out.size * kh * kw
     _run_tiles(n_tiles, work, workers, macs)
@@ -796,10 +957,15 @@ def _estimate(call: _Call, rank_: int) -> dict[str, float]:
     maps = call.w.shape[0] if call.bank else channels
     pairs = maps * channels if call.bank else channels  # 2-D correlations to do
     taps = kh * kw
-    gather = _NS_PER_PIXEL * g.padded_width * ((g.out_shape[0] - 1) * sh + ext_h) * channels
+    gather = (
+        _NS_PER_PIXEL * g.padded_width * ((g.out_shape[0] - 1) * sh + ext_h) * channels
+    )
     costs: dict[str, float] = {}
     if call.bank:
-        costs["direct"] = out_px * (taps * channels * (_NS_PER_PIXEL + maps * _NS_PER_GEMM_MAC)) + gather
+        costs["direct"] = (
+            out_px * (taps * channels * (_NS_PER_PIXEL + maps * _NS_PER_GEMM_MAC))
+            + gather
+        )
     else:
         costs["direct"] = out_px * pairs * taps * _NS_PER_TAP + gather
     # The vertical pass runs on every padded column, the horizontal one on kept ones.
@@ -891,8 +1057,12 @@ def _explain_call(call: _Call, method: object) -> Explanation:
     if method == "auto":
         return choice
     return Explanation(
-        str(method), f"method={method!r} was requested", choice.taps, choice.rank,
-        choice.output_shape, choice.costs,
+        str(method),
+        f"method={method!r} was requested",
+        choice.taps,
+        choice.rank,
+        choice.output_shape,
+        choice.costs,
     )
 
 
@@ -1013,6 +1183,7 @@ def conv2d(
         raise ValueError(msg)
     out_h, out_w = call.geometry.out_shape
     out = np.empty((out_h, out_w, call.n_maps), call.dtype)
+    runner: Callable[[_Call, FloatArray, int], None]
     if chosen == "direct":
         runner = _direct_bank if call.bank else _direct_depthwise
     else:
