@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -156,13 +156,36 @@ def output_size(
     >>> output_size(10, 4, stride=3, padding="same")
     4
     """
+    for name, value, least in [
+        ("n", n, 1),
+        ("k", k, 1),
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+    ]:
+        _check_int(value, name, least)
     if isinstance(padding, str):
         before, after = _same_or_valid(padding, n, k, stride, dilation, "padding")
-    elif isinstance(padding, int | np.integer):
+    elif isinstance(padding, int | np.integer) and not isinstance(padding, bool):
         before = after = int(padding)
+    elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2:
+        before, after = cast("Sequence[int]", padding)
     else:
-        before, after = (int(p) for p in padding)
-    return (n + before + after - dilation * (k - 1) - 1) // stride + 1
+        msg = f'padding must be an int, a pair, "same" or "valid"; got {padding!r}'
+        raise TypeError(msg)
+    _check_int(before, "padding", 0)
+    _check_int(after, "padding", 0)
+    return (
+        int(n) + int(before) + int(after) - int(dilation) * (int(k) - 1) - 1
+    ) // int(stride) + 1
+
+
+def _check_int(value: object, name: str, least: int) -> None:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        msg = f"{name} must be an int; got {value!r}"
+        raise TypeError(msg)
+    if value < least:
+        msg = f"{name} must be >= {least}; got {value}"
+        raise ValueError(msg)
 
 
 def _same_or_valid(
@@ -357,7 +380,10 @@ def _check_call(
         msg = f"w must hold real numbers; got dtype {wa.dtype}"
         raise TypeError(msg)
     if xa.ndim not in (2, 3):
-        msg = f"x must have shape (H, W) or (H, W, C); got shape {xa.shape}"
+        msg = (
+            f"x must have shape (H, W) or (H, W, C); got shape {xa.shape} "
+            f"(with w of shape {wa.shape})"
+        )
         raise ShapeError(msg)
     if min(xa.shape) == 0:
         msg = f"x must have at least one row, column and channel; got shape {xa.shape}"
@@ -375,6 +401,10 @@ def _check_call(
     if wa.size == 0:
         msg = f"w must not be empty; got shape {wa.shape}"
         raise ShapeError(msg)
+    if not np.isfinite(wa).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wa))[0])
+        msg = f"w must hold finite numbers; got {wa[bad]} at index {bad}"
+        raise ValueError(msg)
     wc = wa.astype(dtype, copy=True)
     if flip:
         wc = np.ascontiguousarray(wc[..., ::-1, ::-1])
@@ -759,8 +789,11 @@ def kernel_rank(w: npt.ArrayLike) -> int:
     """
     wa = np.asarray(w)
     dtype = np.dtype(np.float64) if wa.dtype == np.float64 else np.dtype(np.float32)
-    slices = wa.reshape(-1, *wa.shape[-2:]).astype(dtype)
-    return max(len(_rank_terms(s)) for s in slices)
+    # One batched SVD over all slices: a bank may hold hundreds.
+    slices = wa.reshape(-1, *wa.shape[-2:]).astype(dtype).astype(np.float64)
+    values = np.linalg.svd(slices, compute_uv=False)  # (slices, min(kh, kw))
+    tol = _rank_tolerance(dtype) * values[:, :1]
+    return int(((values > tol) & (values[:, :1] > 0)).sum(axis=1).max())
 
 
 def _separable(call: _Call, out: FloatArray, workers: int) -> None:
@@ -988,7 +1021,13 @@ def _choose(call: _Call) -> Explanation:
     best = min(costs, key=costs.__getitem__)
     taps = g.kernel[0] * g.kernel[1]
     shape = _result_shape(call)
-    if best == "separable":
+    if best == "fft" and not np.isfinite(call.x).all():
+        best = min(("direct", "separable"), key=costs.__getitem__)
+        reason = (
+            "x holds NaN or inf, which an FFT would spread over a whole tile; "
+            f"{best} keeps them where they are"
+        )
+    elif best == "separable":
         reason = (
             f"the {g.kernel[0]}x{g.kernel[1]} kernel has rank {rank_}: "
             f"{rank_} x ({g.kernel[0]}+{g.kernel[1]}) 1-D taps cost less than {taps} 2-D taps"
@@ -1170,10 +1209,10 @@ def conv2d(
            [4., 6., 4.]])
     """
     call = _check_call(x, w, bias, stride, padding, dilation, border, cval, flip)
-    chosen = _explain_call(call, method).method
-    if chosen == "fft" and method == "auto" and not np.isfinite(call.x).all():
-        # An FFT spreads a NaN or inf over its whole tile; taps keep it local.
-        chosen = "direct"
+    if method not in METHODS:
+        msg = f"method must be one of {', '.join(METHODS)}; got {method!r}"
+        raise ValueError(msg)
+    chosen = _choose(call).method if method == "auto" else method
     if workers is None:
         n_workers = _default_workers()
     elif isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
