@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,17 +49,17 @@ _TILE_BYTES = 1 << 20
 # Bytes of the per-tile im2col buffer a filter bank fills before its one GEMM.
 _BANK_COL_BYTES = 4 << 20
 # Below this many multiply-adds a call runs in the calling thread only.
-_MIN_PARALLEL_WORK = 1 << 21
+_MIN_PARALLEL_WORK = 1 << 23
 # Smallest FFT tile side; see _fft_size.
 _FFT_MIN = 96
 
 # Cost model of method="auto", in nanoseconds per unit, fitted on this machine by
 # bench/calibrate.py (2 cores, float32, one thread). See explain().
-_NS_PER_TAP = 0.55  # direct: one multiply-add of one output value
-_NS_PER_SEP_TAP = 0.75  # separable: one 1-D tap (two passes, an intermediate)
-_NS_PER_FFT_POINT = 1.6  # fft: one point of N*log2(N) in a float32 rfft2/irfft2
-_NS_PER_GEMM_MAC = 0.08  # bank direct: one multiply-add inside the per-tile GEMM
-_NS_PER_PIXEL = 1.0  # any method: gathering and converting one input value
+_NS_PER_TAP = 0.287  # direct: one multiply-add of one output value
+_NS_PER_SEP_TAP = 0.329  # separable: one 1-D tap (two passes, an intermediate)
+_NS_PER_FFT_POINT = 0.344  # fft: one point of N*log2(N) in a float32 rfft2/irfft2
+_NS_PER_GEMM_MAC = 0.103  # bank direct: one multiply-add inside the per-tile GEMM
+_NS_PER_PIXEL = 0.583  # any method: gathering and converting one input value
 
 
 @dataclass(frozen=True)
@@ -541,6 +542,30 @@ def _default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_LOCAL = threading.local()
+# Largest scratch buffer a thread keeps between calls (a few tiles' worth).
+_KEEP_BYTES = 16 << 20
+
+
+def _workspace(name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FloatArray:
+    """Return a scratch array of ``shape``, reused by this thread across calls.
+
+    Fresh memory costs a page fault per 4 KiB on first touch, as much as the
+    arithmetic of a 3x3 tile, so each thread keeps its tile buffers. Their
+    contents are left over: callers write before they read.
+    """
+    size = math.prod(shape)
+    if size * dtype.itemsize > _KEEP_BYTES:
+        return np.empty(shape, dtype)
+    store: dict[tuple[str, str], FloatArray] = _LOCAL.__dict__.setdefault("store", {})
+    key = (name, dtype.str)
+    buf = store.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype)
+        store[key] = buf
+    return buf[:size].reshape(shape)
+
+
 def _run_tiles(
     n_tiles: int,
     work: Callable[[int, int], None],
@@ -623,21 +648,23 @@ class _Tile:
         self.flat = flat
         self.row_len = g.padded_width * self.channels
         n_in = (rows - 1) * g.stride[0] + g.extent[0]
-        slack = (g.extent[1] - 1) * self.channels
-        # Zeros, so the cropped columns never hold garbage that could warn.
-        self.padded = np.zeros(n_in * self.row_len + slack, call.dtype)
+        self.slack = (g.extent[1] - 1) * self.channels
+        self.padded = _workspace(
+            "padded", (n_in * self.row_len + self.slack,), call.dtype
+        )
         width = g.padded_width if self.flat else g.out_shape[1]
-        self.acc = np.zeros((rows, width, channels_out), call.dtype)
-        self.tmp = np.zeros_like(self.acc)
+        self.acc = _workspace("acc", (rows, width, channels_out), call.dtype)
+        self.tmp = _workspace("tmp", (rows, width, channels_out), call.dtype)
 
     def load(self, gather: _Gatherer, out_row: int, rows: int) -> FloatArray:
         """Gather the padded input of output rows ``[out_row, out_row + rows)``."""
         g = self.g
         n_in = (rows - 1) * g.stride[0] + g.extent[0]
-        buf = self.padded[: n_in * self.row_len].reshape(
-            n_in, g.padded_width, self.channels
-        )
+        end = n_in * self.row_len
+        buf = self.padded[:end].reshape(n_in, g.padded_width, self.channels)
         gather.fill(out_row * g.stride[0], buf)
+        # The cropped columns of the last row read this far; zeros never warn.
+        self.padded[end : end + self.slack] = 0
         return buf
 
     def offset_view(self, buf: FloatArray, rows: int, u: int, v: int) -> FloatArray:
@@ -724,10 +751,10 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     gather = _Gatherer(call.x, g)
 
     def work(start: int, stop: int) -> None:
-        padded = np.empty(
-            ((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype
+        padded = _workspace(
+            "padded", ((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype
         )
-        cols = np.empty((tile, out_w, taps, channels), call.dtype)
+        cols = _workspace("cols", (tile, out_w, taps, channels), call.dtype)
         for t in range(start, stop):
             r0 = t * tile
             rows = min(tile, out_h - r0)
@@ -827,13 +854,15 @@ def _separable(call: _Call, out: FloatArray, workers: int) -> None:
     def work(start: int, stop: int) -> None:
         bufs = _Tile(call, tile, maps, flat=flat)
         slack = (g.extent[1] - 1) * depth
-        vertical = np.zeros(tile * g.padded_width * depth + slack, call.dtype)
-        scratch = np.zeros(tile * g.padded_width * depth, call.dtype)
+        size = tile * g.padded_width * depth
+        vertical = _workspace("vertical", (size + slack,), call.dtype)
+        scratch = _workspace("vscratch", (size,), call.dtype)
         for t in range(start, stop):
             r0 = t * tile
             rows = min(tile, out_h - r0)
             src = bufs.load(gather, r0, rows)
             n = rows * g.padded_width * depth
+            vertical[n : n + slack] = 0
             vert = vertical[:n].reshape(rows, g.padded_width, depth)
             vtmp = scratch[:n].reshape(rows, g.padded_width, depth)
             acc, tmp = bufs.buffers(rows)
@@ -934,7 +963,8 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
     padded_rows = (out_h - 1) * sh + ext_h
 
     def work(start: int, stop: int) -> None:
-        band = np.zeros((n_h, width, channels), call.dtype)
+        band = _workspace("band", (n_h, width, channels), call.dtype)
+        band[:, g.padded_width :] = 0  # never gathered into: beyond the input
         for t in range(start, stop):
             r0 = t * rows_out
             rows = min(rows_out, out_h - r0)
