@@ -2,26 +2,24 @@
 
     .venv/bin/python bench/calibrate.py
 
-Times each method of ``convcli.conv2d`` on one thread over a few sizes, divides by
-the units the cost model counts (``convcli.core._estimate``), and prints the median
-nanoseconds per unit. Paste them over the ``_NS_PER_*`` constants in
-``convcli/core.py``, then check with ``bench/bench_core.py`` that ``auto`` picks
-the fastest method.
+Times each method of ``convcli.conv2d`` on one thread over a few image and
+kernel sizes, and fits, by least squares, the nanoseconds per output value that
+``convcli.core._estimate`` models: a fixed part plus a part per unit of work.
+Paste the printed lines over the constants in ``convcli/core.py``, then check
+with ``bench/bench_core.py`` that ``auto`` picks the fastest method.
 
-Units:
-- gather: one input value copied into a padded float tile (a 1x1 kernel's run,
-  less one tap);
-- direct tap: one multiply-add of one output value;
-- separable tap: one 1-D tap (the vertical pass counts kh taps on every padded
-  column, the horizontal pass kw on every kept one);
-- FFT point: one point of ``N log2 N`` per transform of a tile;
-- GEMM multiply-add: one in the per-tile matrix product of a filter bank.
+Units of work per output value:
+- direct: kernel taps (non-zero ones);
+- separable: 1-D taps, the vertical pass counting every padded column
+  (``k * padded_width / width + k`` for a k x k rank-1 kernel);
+- fft: ``N log2 N`` points of each transform (one forward, one inverse for a
+  gray image) over the useful outputs of an N-point tile;
+- bank: multiply-adds of the per-tile GEMM, with the im2col copy per value.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import timeit
 
 import numpy as np
@@ -29,91 +27,81 @@ import numpy as np
 import convcli
 from convcli import core
 
-
-def best_ms(fn, repeat: int = 5) -> float:
-    """Return the fastest of ``repeat`` single runs, in milliseconds."""
-    return min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3
+SIDES = (512, 1024, 2048)
+OPTIONS = {"padding": "same", "border": "symmetric", "workers": 1}
 
 
-def per_unit(ms: float, units: float) -> float:
-    """Return nanoseconds per unit."""
-    return ms * 1e6 / units
+def best_ns_per_px(x: np.ndarray, w: np.ndarray, method: str, repeat: int = 5) -> float:
+    """Return the fastest of ``repeat`` runs, in nanoseconds per output value."""
+    seconds = min(
+        timeit.repeat(
+            lambda: convcli.conv2d(x, w, method=method, **OPTIONS),
+            number=1,
+            repeat=repeat,
+        )
+    )
+    return seconds * 1e9 / x.size
+
+
+def fit(rows: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares ``ns = fixed + per_unit * units`` over (units, ns) rows."""
+    units = np.array([r[0] for r in rows])
+    ns = np.array([r[1] for r in rows])
+    design = np.stack([np.ones_like(units), units], axis=1)
+    (fixed, per_unit), *_ = np.linalg.lstsq(design, ns, rcond=None)
+    return float(fixed), float(per_unit)
 
 
 def main() -> None:
     """Print the fitted constants."""
     rng = np.random.default_rng(0)
-    kw = {"padding": "same", "border": "symmetric", "workers": 1}
-    images = [rng.random((n, n), dtype=np.float32) for n in (512, 1024, 2048)]
-
-    gather = []
-    for x in images:
-        ms = best_ms(lambda x=x: convcli.conv2d(x, [[1.5]], method="direct", **kw))
-        gather.append(per_unit(ms, x.size) / 2)  # one gather, one tap of similar cost
-    ns_pixel = statistics.median(gather)
+    images = [rng.random((n, n), dtype=np.float32) for n in SIDES]
 
     direct = []
     for x in images:
-        for k in (3, 5, 7):
-            w = rng.standard_normal((k, k)).astype(np.float32)
-            ms = best_ms(lambda x=x, w=w: convcli.conv2d(x, w, method="direct", **kw))
-            direct.append(per_unit(ms - ns_pixel * x.size / 1e6, x.size * k * k))
-    ns_tap = statistics.median(direct)
+        for k in (1, 3, 5, 7, 9):
+            w = rng.standard_normal((k, k)).astype(np.float32) + 2.0
+            direct.append((k * k, best_ns_per_px(x, w, "direct")))
 
-    sep = []
+    separable = []
     for x in images:
-        for k in (3, 7, 15):
-            g = np.exp(-(np.linspace(-2, 2, k) ** 2))
-            w = np.outer(g, g[::-1] + 0.1).astype(np.float32)
-            ms = best_ms(
-                lambda x=x, w=w: convcli.conv2d(x, w, method="separable", **kw)
-            )
+        for k in (3, 7, 15, 31):
+            g = np.exp(-(np.linspace(-2, 2, k) ** 2)) + 0.1
+            w = np.outer(g, g[::-1] + 0.5).astype(np.float32)
             width = x.shape[1] + k - 1
-            units = x.shape[0] * (k * width + k * x.shape[1])
-            sep.append(per_unit(ms - ns_pixel * x.size / 1e6, units))
-    ns_sep = statistics.median(sep)
+            units = k * width / x.shape[1] + k
+            separable.append((units, best_ns_per_px(x, w, "separable")))
 
     fft = []
     for x in images:
         for k in (15, 31, 63):
             w = rng.standard_normal((k, k)).astype(np.float32)
-            ms = best_ms(lambda x=x, w=w: convcli.conv2d(x, w, method="fft", **kw), 3)
             n_h = core._fft_size(k, x.shape[0])
             n_w = core._fft_size(k, x.shape[1])
-            tiles = x.size / ((n_h - k + 1) * (n_w - k + 1))
-            points = tiles * n_h * n_w * math.log2(n_h * n_w) * 2  # forward + inverse
-            fft.append(per_unit(ms - ns_pixel * x.size / 1e6, points))
-    ns_fft = statistics.median(fft)
+            points = n_h * n_w * math.log2(n_h * n_w) / ((n_h - k + 1) * (n_w - k + 1))
+            fft.append((2 * points, best_ns_per_px(x, w, "fft", 3)))
 
-    gemm = []
+    bank = []
     for shape, wshape in [
         ((512, 512, 3), (16, 3, 3, 3)),
         ((256, 256, 16), (32, 16, 3, 3)),
     ]:
         x = rng.random(shape, dtype=np.float32)
         w = rng.standard_normal(wshape).astype(np.float32)
-        ms = best_ms(lambda x=x, w=w: convcli.conv2d(x, w, method="direct", **kw))
-        px = shape[0] * shape[1]
+        ns = best_ns_per_px(x, w, "direct") * shape[2]  # per pixel, not per value
         taps_c = wshape[1] * wshape[2] * wshape[3]
-        copy_ms = ns_pixel * px * taps_c / 1e6  # the im2col copy
-        gemm.append(per_unit(ms - copy_ms, px * taps_c * wshape[0]))
-    ns_gemm = statistics.median(gemm)
+        copy = core._NS_PER_PIXEL * taps_c
+        bank.append((ns - copy) / (taps_c * wshape[0]))
 
-    print("# fitted by bench/calibrate.py, one thread, float32")
-    print(f"_NS_PER_PIXEL = {ns_pixel:.3g}")
-    print(f"_NS_PER_TAP = {ns_tap:.3g}")
-    print(f"_NS_PER_SEP_TAP = {ns_sep:.3g}")
-    print(f"_NS_PER_FFT_POINT = {ns_fft:.3g}  # per transform: counted twice per tile")
-    print(f"_NS_PER_GEMM_MAC = {ns_gemm:.3g}")
-    print("spread (min..max):")
-    for name, values in [
-        ("pixel", gather),
-        ("tap", direct),
-        ("sep", sep),
-        ("fft", fft),
-        ("gemm", gemm),
-    ]:
-        print(f"  {name}: {min(values):.3g}..{max(values):.3g}")
+    print("# fitted by bench/calibrate.py, one thread, float32, ns per output value")
+    print(f"_NS_DIRECT = ({fit(direct)[0]:.3g}, {fit(direct)[1]:.3g})")
+    print(f"_NS_SEPARABLE = ({fit(separable)[0]:.3g}, {fit(separable)[1]:.3g})")
+    print(f"_NS_FFT = ({fit(fft)[0]:.3g}, {fit(fft)[1]:.3g})")
+    print(f"_NS_PER_GEMM_MAC = {float(np.median(bank)):.3g}")
+    for name, rows in [("direct", direct), ("separable", separable), ("fft", fft)]:
+        fixed, per_unit = fit(rows)
+        worst = max(abs(ns - (fixed + per_unit * u)) / ns for u, ns in rows)
+        print(f"# {name}: worst relative misfit {worst:.0%} over {len(rows)} runs")
 
 
 if __name__ == "__main__":

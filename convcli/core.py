@@ -52,14 +52,18 @@ _BANK_COL_BYTES = 4 << 20
 _MIN_PARALLEL_WORK = 1 << 23
 # Smallest FFT tile side; see _fft_size.
 _FFT_MIN = 96
+# Bytes of complex spectra one FFT call of the fft method holds.
+_FFT_BATCH_BYTES = 4 << 20
 
-# Cost model of method="auto", in nanoseconds per unit, fitted on this machine by
-# bench/calibrate.py (2 cores, float32, one thread). See explain().
-_NS_PER_TAP = 0.287  # direct: one multiply-add of one output value
-_NS_PER_SEP_TAP = 0.329  # separable: one 1-D tap (two passes, an intermediate)
-_NS_PER_FFT_POINT = 0.344  # fft: one point of N*log2(N) in a float32 rfft2/irfft2
-_NS_PER_GEMM_MAC = 0.103  # bank direct: one multiply-add inside the per-tile GEMM
-_NS_PER_PIXEL = 0.583  # any method: gathering and converting one input value
+# Cost model of method="auto": nanoseconds per output value of one 2-D
+# correlation, a fixed part (gathering, storing, loop overhead) plus a part per
+# unit of work. Fitted by least squares on this machine by bench/calibrate.py
+# (one thread, float32); only their ratios matter for the choice.
+_NS_DIRECT = (3.27, 0.345)  # + per kernel tap
+_NS_SEPARABLE = (1.51, 0.300)  # + per 1-D tap (vertical taps count padded columns)
+_NS_FFT = (2.79, 0.731)  # + per point of N*log2(N) per transform, per output
+_NS_PER_GEMM_MAC = 0.146  # bank direct: one multiply-add inside the per-tile GEMM
+_NS_PER_PIXEL = 0.583  # bank direct: copying one value into the im2col buffer
 
 
 @dataclass(frozen=True)
@@ -962,45 +966,62 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
     n_maps = out.shape[2]
     padded_rows = (out_h - 1) * sh + ext_h
 
+    # Column tiles per FFT call: enough to amortize the call, few enough that the
+    # spectra of one batch stay a few MiB whatever the image width.
+    batch = max(1, _FFT_BATCH_BYTES // (max(channels, n_maps) * n_h * n_w * 8))
+
     def work(start: int, stop: int) -> None:
         band = _workspace("band", (n_h, width, channels), call.dtype)
         band[:, g.padded_width :] = 0  # never gathered into: beyond the input
+        planes = _workspace("planes", (channels, n_h, width), call.dtype)
         for t in range(start, stop):
             r0 = t * rows_out
             rows = min(rows_out, out_h - r0)
             n_in = min(n_h, padded_rows - r0 * sh)
             band[n_in:] = 0
             gather.fill(r0 * sh, band[:n_in, : g.padded_width])
-            # Column tiles as a strided view: (tiles, n_h, n_w, C) -> (tiles, C, n_h, n_w).
-            tiles = np.lib.stride_tricks.as_strided(
-                band,
-                shape=(n_col_tiles, n_h, n_w, channels),
-                strides=(step_w * band.strides[1], *band.strides),
-                writeable=False,
-            )
-            spec = np.fft.rfft2(
-                tiles.transpose(0, 3, 1, 2), norm="ortho"
-            )  # (tiles, C, n_h, n_w//2+1)
-            if call.bank:
-                prod = spec[:, 0, None] * spectra[None, :, 0]
-                for c in range(1, channels):
-                    prod += spec[:, c, None] * spectra[None, :, c]
-            else:
-                prod = spec
-                prod *= spectra[0, 0]
-            res = np.fft.irfft2(
-                prod, s=(n_h, n_w), norm="ortho"
-            )  # (tiles, maps, n_h, n_w)
-            # Kept outputs, as (rows, tiles, cols_out, maps), straight into `out`.
-            kept = res[:, :, : rows * sh : sh, :step_w:sw].transpose(2, 0, 3, 1)
-            dest = out[r0 : r0 + rows]
-            whole = out_w // cols_out
-            dest[:, : whole * cols_out].reshape(rows, whole, cols_out, n_maps)[...] = (
-                kept[:, :whole]
-            )
-            rest = out_w - whole * cols_out
-            if rest:
-                dest[:, whole * cols_out :] = kept[:, whole, :rest]
+            # Channels apart, so every FFT reads contiguous rows.
+            src = band[:, :, 0] if channels == 1 else planes
+            if channels > 1:
+                np.copyto(planes, band.transpose(2, 0, 1))
+            for j0 in range(0, n_col_tiles, batch):
+                j1 = min(j0 + batch, n_col_tiles)
+                _fft_batch(src, j0, j1, rows, r0)
+
+    def _fft_batch(src: FloatArray, j0: int, j1: int, rows: int, r0: int) -> None:
+        # Column tiles j0..j1 as a strided view (tiles, C, n_h, n_w).
+        base = src[..., j0 * step_w :]
+        tiles = np.lib.stride_tricks.as_strided(
+            base,
+            shape=(j1 - j0, channels, n_h, n_w),
+            strides=(
+                step_w * src.strides[-1],
+                src.strides[0] if channels > 1 else 0,
+                *src.strides[-2:],
+            ),
+            writeable=False,
+        )
+        spec = np.fft.rfft2(tiles, norm="ortho")  # (tiles, C, n_h, n_w//2+1)
+        if call.bank:
+            prod = spec[:, 0, None] * spectra[None, :, 0]
+            for c in range(1, channels):
+                prod += spec[:, c, None] * spectra[None, :, c]
+        else:
+            prod = spec
+            prod *= spectra[0, 0]
+        res = np.fft.irfft2(prod, s=(n_h, n_w), norm="ortho")  # (tiles, maps, n_h, n_w)
+        # Kept outputs, as (rows, tiles, cols_out, maps), straight into `out`.
+        kept = res[:, :, : rows * sh : sh, :step_w:sw].transpose(2, 0, 3, 1)
+        c0 = j0 * cols_out
+        c1 = min(j1 * cols_out, out_w)
+        dest = out[r0 : r0 + rows, c0:c1]
+        whole = (c1 - c0) // cols_out
+        dest[:, : whole * cols_out].reshape(rows, whole, cols_out, n_maps)[...] = kept[
+            :, :whole
+        ]
+        rest = (c1 - c0) - whole * cols_out
+        if rest:
+            dest[:, whole * cols_out :] = kept[:, whole, :rest]
 
     macs = out.size * kh * kw
     _run_tiles(n_tiles, work, workers, macs)
@@ -1011,7 +1032,7 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
 
 
 def _estimate(call: _Call, rank_: int) -> dict[str, float]:
-    """Estimated milliseconds of each method for ``call``."""
+    """Estimated milliseconds of each method for ``call``, on one thread."""
     g = call.geometry
     (kh, kw), (sh, sw) = g.kernel, g.stride
     ext_h, ext_w = g.extent
@@ -1019,28 +1040,29 @@ def _estimate(call: _Call, rank_: int) -> dict[str, float]:
     channels = g.in_shape[2]
     maps = call.w.shape[0] if call.bank else channels
     pairs = maps * channels if call.bank else channels  # 2-D correlations to do
-    taps = kh * kw
-    gather = (
-        _NS_PER_PIXEL * g.padded_width * ((g.out_shape[0] - 1) * sh + ext_h) * channels
-    )
+    taps = (
+        kh * kw if call.bank else int(np.count_nonzero(call.w))
+    )  # zero taps are skipped
     costs: dict[str, float] = {}
     if call.bank:
-        costs["direct"] = (
-            out_px * (taps * channels * (_NS_PER_PIXEL + maps * _NS_PER_GEMM_MAC))
-            + gather
+        costs["direct"] = out_px * (
+            _NS_DIRECT[0] * channels
+            + kh * kw * channels * (_NS_PER_PIXEL + maps * _NS_PER_GEMM_MAC)
         )
     else:
-        costs["direct"] = out_px * pairs * taps * _NS_PER_TAP + gather
+        costs["direct"] = out_px * pairs * (_NS_DIRECT[0] + taps * _NS_DIRECT[1])
     # The vertical pass runs on every padded column, the horizontal one on kept ones.
-    sep_per_pair = rank_ * (kh * g.padded_width / max(g.out_shape[1], 1) + kw)
-    costs["separable"] = out_px * pairs * sep_per_pair * _NS_PER_SEP_TAP + gather
+    sep_taps = rank_ * (kh * g.padded_width / max(g.out_shape[1], 1) + kw)
+    costs["separable"] = (
+        out_px * pairs * (_NS_SEPARABLE[0] + sep_taps * _NS_SEPARABLE[1])
+    )
     n_h = _fft_size(ext_h, (g.out_shape[0] - 1) * sh + 1)
     n_w = _fft_size(ext_w, (g.out_shape[1] - 1) * sw + 1)
     useful = max(n_h - ext_h + 1, 1) * max(n_w - ext_w + 1, 1)
-    per_tile = n_h * n_w * math.log2(n_h * n_w) * _NS_PER_FFT_POINT
+    points = n_h * n_w * math.log2(n_h * n_w) / useful  # per transform, per output
     full_px = ((g.out_shape[0] - 1) * sh + 1) * ((g.out_shape[1] - 1) * sw + 1)
     transforms = channels + maps + (pairs if call.bank else 0) / 4
-    costs["fft"] = full_px / useful * per_tile * transforms + gather
+    costs["fft"] = full_px * (_NS_FFT[0] * maps + _NS_FFT[1] * points * transforms)
     return {k: v / 1e6 for k, v in costs.items()}
 
 

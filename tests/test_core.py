@@ -389,6 +389,38 @@ def test_large_image(method: str, case: str) -> None:
     np.testing.assert_allclose(one, two, rtol=1e-6, atol=1e-6 * scale)
 
 
+@pytest.mark.parametrize("case", list(LARGE_CASES))
+def test_fft_in_batches_of_one_column_tile(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wide images split each row band's column tiles into several FFT calls.
+    monkeypatch.setattr(convcli.core, "_FFT_BATCH_BYTES", 1)
+    data = _large_inputs()
+    key, kwargs = LARGE_CASES[case]
+    x, w = data["x"], data[key]
+    scale = _scale(x, w, kwargs.get("cval", 0.0), kwargs.get("bias"))
+    got = conv2d(x, w, method="fft", workers=1, **kwargs)
+    assert_close(got, _large_reference(case), scale, msg="fft one tile per call")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_reused_buffers_hold_no_stale_values(method: str) -> None:
+    # Each thread reuses its tile buffers; what an earlier call left there (here
+    # +inf and -inf, whose sums warn) must never reach a later result, nor raise
+    # a warning.
+    rng = np.random.default_rng(4242)
+    poisoned = np.full((64, 70, 3), np.inf, np.float32)
+    poisoned[:, ::2] = -np.inf
+    w = rng.normal(size=(5, 5)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        conv2d(poisoned, w, method=method, padding="same", workers=1)
+    x = rng.normal(size=(40, 50, 3)).astype(np.float32)
+    got = conv2d(x, w, method=method, padding="same", workers=1)
+    expected = reference_conv2d(x, w, padding="same")
+    assert np.isfinite(got).all()
+    assert_close(got, expected, _scale(x, w), msg=method)
+
+
 def test_concurrent_calls_from_several_threads() -> None:
     # batch may call conv2d from several threads at once; each call also runs its
     # own tiles on the shared pool.
