@@ -111,6 +111,8 @@ DEFAULT_REPEAT = 5
 PROBE_SIDE = 512  # estimates come from 512x512 images (64x64 with --quick)
 PROBE_QUICK = 64
 RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_MARKERS = ("<!-- bench_core:begin -->", "<!-- bench_core:end -->")
 CONVCLI_METHODS = ("direct", "separable", "fft", "auto")
 ENV_VARS = (
     "OPENBLAS_CORETYPE",
@@ -914,6 +916,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=BUDGET_SECONDS,
         help="seconds after which cells are skipped",
     )
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="also put the report into README.md between its bench_core markers",
+    )
     p.add_argument("--list", action="store_true", help="print the case ids and exit")
     args = p.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -969,7 +976,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
     print(f"wrote {out}", file=sys.stderr)
+    if args.readme:
+        update_readme(README, report)
+        print(f"updated {README}", file=sys.stderr)
     return 0
+
+
+def update_readme(path: Path, report: str) -> None:
+    """Replace the text between the bench_core markers of ``path`` by ``report``.
+
+    The report's headings move two levels down, under the README's own section.
+    """
+    text = path.read_text(encoding="utf-8")
+    begin, end = README_MARKERS
+    if begin not in text or end not in text:
+        msg = f"{path} has no {begin} ... {end} markers"
+        raise SystemExit(msg)
+    demoted = "\n".join(
+        "##" + line if line.startswith("#") else line for line in report.splitlines()
+    )
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{demoted}\n{end}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

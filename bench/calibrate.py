@@ -2,16 +2,20 @@
 
     .venv/bin/python bench/calibrate.py
 
-Times each method of ``convcli.conv2d`` on one thread over a few image and
+Times each method of ``convcli.conv2d`` with its default threads over a few image and
 kernel sizes, and fits, by least squares, the nanoseconds per output value that
 ``convcli.core._estimate`` models: a fixed part plus a part per unit of work.
 Paste the printed lines over the constants in ``convcli/core.py``, then check
-with ``bench/bench_core.py`` that ``auto`` picks the fastest method.
+with ``bench/check_auto.py`` that ``auto`` picks the fastest method. (On
+2026-11-25 the fit gave the FFT a fixed part of 12 ns, inflated by two threads'
+overhead on the 512x512 runs; 4 ns, set by hand, made check_auto.py's misses
+go from 3 of 64 to 1 of 64.)
 
 Units of work per output value:
 - direct: kernel taps (non-zero ones);
-- separable: 1-D taps, the vertical pass counting every padded column
+- separable by taps: 1-D taps, the vertical pass counting every padded column
   (``k * padded_width / width + k`` for a k x k rank-1 kernel);
+- separable by banded products: their multiply-adds, zeros of the band included;
 - fft: ``N log2 N`` points of each transform (one forward, one inverse for a
   gray image) over the useful outputs of an N-point tile;
 - bank: multiply-adds of the per-tile GEMM, with the im2col copy per value.
@@ -28,7 +32,8 @@ import convcli
 from convcli import core
 
 SIDES = (512, 1024, 2048)
-OPTIONS = {"padding": "same", "border": "symmetric", "workers": 1}
+WORKERS = core._default_workers()  # as conv2d runs by default
+OPTIONS = {"padding": "same", "border": "symmetric"}
 
 
 def best_ns_per_px(x: np.ndarray, w: np.ndarray, method: str, repeat: int = 5) -> float:
@@ -39,6 +44,16 @@ def best_ns_per_px(x: np.ndarray, w: np.ndarray, method: str, repeat: int = 5) -
             number=1,
             repeat=repeat,
         )
+    )
+    return seconds * 1e9 / x.size
+
+
+def best_ns_internal(x: np.ndarray, w: np.ndarray, runner, repeat: int = 5) -> float:
+    """Like `best_ns_per_px`, for one of core's internal method runners."""
+    call = core._check_call(x, w, None, 1, "same", 1, "symmetric", 0.0, False)
+    out = np.empty((*call.geometry.out_shape, call.n_maps), call.dtype)
+    seconds = min(
+        timeit.repeat(lambda: runner(call, out, WORKERS), number=1, repeat=repeat)
     )
     return seconds * 1e9 / x.size
 
@@ -70,7 +85,17 @@ def main() -> None:
             w = np.outer(g, g[::-1] + 0.5).astype(np.float32)
             width = x.shape[1] + k - 1
             units = k * width / x.shape[1] + k
-            separable.append((units, best_ns_per_px(x, w, "separable")))
+            separable.append((units, best_ns_internal(x, w, core._separable_taps)))
+
+    banded = []
+    for x in images:
+        for k in (9, 15, 31, 63):
+            g = np.exp(-(np.linspace(-2, 2, k) ** 2)) + 0.1
+            w = np.outer(g, g[::-1] + 0.5).astype(np.float32)
+            width = x.shape[1] + k - 1
+            rows_in = core._SEP_ROWS - 1 + k
+            macs = rows_in * width / x.shape[1] + core._SEP_COLS - 1 + k
+            banded.append((macs, best_ns_internal(x, w, core._separable_banded)))
 
     fft = []
     for x in images:
@@ -93,12 +118,20 @@ def main() -> None:
         copy = core._NS_PER_PIXEL * taps_c
         bank.append((ns - copy) / (taps_c * wshape[0]))
 
-    print("# fitted by bench/calibrate.py, one thread, float32, ns per output value")
+    print(
+        f"# fitted by bench/calibrate.py, {WORKERS} threads, float32, ns per output value"
+    )
     print(f"_NS_DIRECT = ({fit(direct)[0]:.3g}, {fit(direct)[1]:.3g})")
     print(f"_NS_SEPARABLE = ({fit(separable)[0]:.3g}, {fit(separable)[1]:.3g})")
+    print(f"_NS_BANDED = ({fit(banded)[0]:.3g}, {fit(banded)[1]:.3g})")
     print(f"_NS_FFT = ({fit(fft)[0]:.3g}, {fit(fft)[1]:.3g})")
     print(f"_NS_PER_GEMM_MAC = {float(np.median(bank)):.3g}")
-    for name, rows in [("direct", direct), ("separable", separable), ("fft", fft)]:
+    for name, rows in [
+        ("direct", direct),
+        ("separable", separable),
+        ("banded", banded),
+        ("fft", fft),
+    ]:
         fixed, per_unit = fit(rows)
         worst = max(abs(ns - (fixed + per_unit * u)) / ns for u, ns in rows)
         print(f"# {name}: worst relative misfit {worst:.0%} over {len(rows)} runs")

@@ -42,9 +42,10 @@ Method = Literal["auto", "direct", "separable", "fft"]
 Padding = int | str | Sequence[int] | Sequence[Sequence[int]]
 IntPair = int | Sequence[int]
 
-# Bytes of padded input one tile of the direct and separable methods holds. The
-# tile, its accumulator and one scratch buffer then stay in the L2 cache; measured
-# with bench/calibrate.py (64-row tiles of a 4096-wide float32 image).
+# Bytes of padded input one tile of the direct and separable methods holds.
+# Smaller tiles stay in the L2 cache (1 MiB a core here) but cost more numpy
+# calls, each a GIL hand-off between the workers; 128 KiB to 4 MiB were timed on
+# 512- to 4096-wide images and 1 MiB was the best or near it on every size.
 _TILE_BYTES = 1 << 20
 # Bytes of the per-tile im2col buffer a filter bank fills before its one GEMM.
 _BANK_COL_BYTES = 4 << 20
@@ -52,17 +53,23 @@ _BANK_COL_BYTES = 4 << 20
 _MIN_PARALLEL_WORK = 1 << 23
 # Smallest FFT tile side; see _fft_size.
 _FFT_MIN = 96
+# Output rows and columns of one banded product of the separable method.
+_SEP_ROWS = 32
+# Bytes of padded input one tile of the banded separable method gathers.
+_SEP_TILE_BYTES = 4 << 20
+_SEP_COLS = 32
 # Bytes of complex spectra one FFT call of the fft method holds.
 _FFT_BATCH_BYTES = 4 << 20
 
 # Cost model of method="auto": nanoseconds per output value of one 2-D
 # correlation, a fixed part (gathering, storing, loop overhead) plus a part per
 # unit of work. Fitted by least squares on this machine by bench/calibrate.py
-# (one thread, float32); only their ratios matter for the choice.
-_NS_DIRECT = (3.27, 0.345)  # + per kernel tap
-_NS_SEPARABLE = (1.51, 0.300)  # + per 1-D tap (vertical taps count padded columns)
-_NS_FFT = (2.79, 0.731)  # + per point of N*log2(N) per transform, per output
-_NS_PER_GEMM_MAC = 0.146  # bank direct: one multiply-add inside the per-tile GEMM
+# (float32, default threads); only their ratios matter for the choice.
+_NS_DIRECT = (1.92, 0.192)  # + per kernel tap
+_NS_SEPARABLE = (1.75, 0.203)  # + per 1-D tap (vertical taps count padded columns)
+_NS_BANDED = (0.716, 0.0614)  # + per multiply-add of the separable banded products
+_NS_FFT = (4.0, 0.300)  # + per point of N*log2(N) per transform, per output
+_NS_PER_GEMM_MAC = 0.107  # bank direct: one multiply-add inside the per-tile GEMM
 _NS_PER_PIXEL = 0.583  # bank direct: copying one value into the im2col buffer
 
 
@@ -536,7 +543,21 @@ class _Gatherer:
                 out[:, self.hi :] = rows[:, self.right_cols]
 
 
-_EXECUTOR: ThreadPoolExecutor | None = None
+_POOL: tuple[ThreadPoolExecutor, int] | None = None  # the pool and its size
+_POOL_LOCK = threading.Lock()
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    """Return the shared tile pool, grown to at least ``n`` threads."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[1] < n:
+            size = max(n, _default_workers())
+            _POOL = (
+                ThreadPoolExecutor(max_workers=size, thread_name_prefix="convcli"),
+                size,
+            )
+        return _POOL[0]
 
 
 def _default_workers() -> int:
@@ -577,16 +598,14 @@ def _run_tiles(
     macs: float,
 ) -> None:
     """Run ``work(start, stop)`` over contiguous ranges of tiles on ``workers`` threads."""
-    global _EXECUTOR
     n = min(workers, n_tiles)
     if n <= 1 or macs < _MIN_PARALLEL_WORK:
         work(0, n_tiles)
         return
-    if _EXECUTOR is None or _EXECUTOR._max_workers < n:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=max(n, _default_workers()))
+    executor = _executor(n)
     bounds = [round(i * n_tiles / n) for i in range(n + 1)]
     futures = [
-        _EXECUTOR.submit(work, a, b) for a, b in itertools.pairwise(bounds) if b > a
+        executor.submit(work, a, b) for a, b in itertools.pairwise(bounds) if b > a
     ]
     for future in futures:
         future.result()
@@ -777,7 +796,9 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
                 out=out[r0 : r0 + rows].reshape(rows * out_w, depth),
             )
 
-    _run_tiles(n_tiles, work, workers, out.size * taps * channels)
+    # One thread walks the tiles: the GEMM already runs on BLAS's own threads, and
+    # two tile workers on top of them ran 25 % slower (oversubscribed).
+    _run_tiles(n_tiles, work, 1, out.size * taps * channels)
 
 
 # ---------------------------------------------------------------------------
@@ -827,7 +848,120 @@ def kernel_rank(w: npt.ArrayLike) -> int:
     return int(((values > tol) & (values[:, :1] > 0)).sum(axis=1).max())
 
 
-def _separable(call: _Call, out: FloatArray, workers: int) -> None:
+def _banded(taps: FloatArray, n_out: int, stride: int, dilation: int) -> FloatArray:
+    """Return the (n_out, n_in) matrix whose product with a column correlates it.
+
+    Row ``i`` holds ``taps[u]`` at column ``i * stride + u * dilation``: a 1-D
+    correlation of ``n_in = (n_out - 1) * stride + extent`` values as one matrix
+    product, which BLAS runs at several times the speed of one numpy pass per tap.
+    """
+    extent = dilation * (len(taps) - 1) + 1
+    matrix = np.zeros((n_out, (n_out - 1) * stride + extent), taps.dtype)
+    rows = np.arange(n_out)[:, np.newaxis]
+    cols = rows * stride + np.arange(len(taps)) * dilation
+    matrix[rows, cols] = taps
+    return matrix
+
+
+def _separable_banded(call: _Call, out: FloatArray, workers: int) -> None:
+    """Two 1-D passes per rank-1 term, each a banded matrix product on BLAS.
+
+    Per input channel and term, the vertical pass multiplies blocks of
+    ``_SEP_ROWS`` output rows by the padded input rows; the horizontal pass cuts
+    each row into blocks of ``_SEP_COLS`` outputs (overlapping by the kernel's
+    extent) and multiplies them all by one banded matrix. Both waste some
+    multiply-adds on zeros but replace one numpy pass per tap by one BLAS call.
+    """
+    g = call.geometry
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    out_h, out_w = g.out_shape
+    channels = g.in_shape[2]
+    # (output map, input channel, vertical band, horizontal band) per rank-1 term;
+    # a 2-D kernel filters each channel into its own map.
+    pairs = (
+        [(d, c, call.w[d, c]) for d in range(call.w.shape[0]) for c in range(channels)]
+        if call.bank
+        else [(c, c, call.w) for c in range(channels)]
+    )
+    bands: dict[int, list[tuple[FloatArray, FloatArray]]] = {}
+    terms = []
+    for d, c, w2 in pairs:
+        key = d * channels + c if call.bank else 0
+        if key not in bands:
+            bands[key] = [
+                (
+                    _banded(col, _SEP_ROWS, sh, dh),
+                    _banded(row, _SEP_COLS, sw, dw).T.copy(),
+                )
+                for col, row in _rank_terms(w2)
+            ]
+        terms += [(d, c, vband, hband) for vband, hband in bands[key]]
+    n_blocks = -(-out_w // _SEP_COLS)
+    block_in = (_SEP_COLS - 1) * sw + g.extent[1]  # input columns of one block
+    wide = (n_blocks * _SEP_COLS - 1) * sw + g.extent[1]  # >= padded_width
+    # Tiles of whole vertical blocks, tall enough that the kernel's overlap of
+    # extent - 1 rows is gathered rarely.
+    tile, _ = _tiling(call, 1, budget=_SEP_TILE_BYTES)
+    tile = min(max(_SEP_ROWS, tile // _SEP_ROWS * _SEP_ROWS), out_h)
+    n_tiles = -(-out_h // tile)
+    gather = _Gatherer(call.x, g)
+
+    def work(start: int, stop: int) -> None:
+        bufs = _Tile(call, tile, 1, flat=False)
+        vert = _workspace("vertical", (tile, wide), call.dtype)
+        vert[:, g.padded_width :] = 0  # never written below: beyond the input
+        blocks = _workspace("blocks", (tile, n_blocks, block_in), call.dtype)
+        result = _workspace("hblocks", (tile, n_blocks * _SEP_COLS), call.dtype)
+        for t in range(start, stop):
+            r0 = t * tile
+            rows = min(tile, out_h - r0)
+            src = bufs.load(gather, r0, rows)
+            dest = out[r0 : r0 + rows]
+            written: set[int] = set()
+            for d, c, vband, hband in terms:
+                plane = src[:, :, c]
+                for i0 in range(0, rows, _SEP_ROWS):
+                    n = min(_SEP_ROWS, rows - i0)
+                    band = vband[:n, : (n - 1) * sh + g.extent[0]]
+                    lo = i0 * sh
+                    np.matmul(
+                        band,
+                        plane[lo : lo + band.shape[1]],
+                        out=vert[i0 : i0 + n, : g.padded_width],
+                    )
+                # Overlapping column blocks: (rows, blocks, block_in).
+                view = np.lib.stride_tricks.as_strided(
+                    vert[:rows],
+                    shape=(rows, n_blocks, block_in),
+                    strides=(
+                        vert.strides[0],
+                        _SEP_COLS * sw * vert.strides[1],
+                        vert.strides[1],
+                    ),
+                    writeable=False,
+                )
+                np.copyto(blocks[:rows], view)
+                res = result[:rows]
+                np.matmul(
+                    blocks[:rows].reshape(-1, block_in),
+                    hband,
+                    out=res.reshape(-1, _SEP_COLS),
+                )
+                if d in written:
+                    dest[:, :, d] += res[:, :out_w]
+                else:
+                    dest[:, :, d] = res[:, :out_w]
+                    written.add(d)
+            for d in range(call.n_maps):
+                if d not in written:
+                    dest[:, :, d] = 0
+
+    # One thread walks the tiles: both products already run on BLAS's threads.
+    _run_tiles(n_tiles, work, 1, out.size * max(len(terms), 1) * sum(g.kernel))
+
+
+def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
+    """Two 1-D passes per rank-1 term, one numpy multiply-add per tap."""
     g = call.geometry
     (sh, sw), (dh, dw) = g.stride, g.dilation
     out_h, out_w = g.out_shape
@@ -901,6 +1035,33 @@ def _separable(call: _Call, out: FloatArray, workers: int) -> None:
             bufs.store(out, r0, rows)
 
     _run_tiles(n_tiles, work, workers, out.size * max(len(terms), 1) * sum(g.kernel))
+
+
+def _separable(call: _Call, out: FloatArray, workers: int) -> None:
+    """Split the kernel into rank-1 terms: by taps or by banded products, the cheaper."""
+    variants = _separable_costs(call, 1)
+    if variants["banded"] < variants["taps"]:
+        _separable_banded(call, out, workers)
+    else:
+        _separable_taps(call, out, workers)
+
+
+def _separable_costs(call: _Call, rank_: int) -> dict[str, float]:
+    """Nanoseconds of the two ways to run the separable method, for one 2-D pair."""
+    g = call.geometry
+    (kh, kw), (sh, sw) = g.kernel, g.stride
+    ext_h, ext_w = g.extent
+    out_px = g.out_shape[0] * g.out_shape[1]
+    spread = g.padded_width / max(g.out_shape[1], 1)  # vertical outputs per output
+    # The vertical pass runs on every padded column, the horizontal one on kept ones.
+    taps = rank_ * (kh * spread + kw)
+    macs = rank_ * (
+        ((_SEP_ROWS - 1) * sh + ext_h) * spread + (_SEP_COLS - 1) * sw + ext_w
+    )
+    return {
+        "taps": out_px * (_NS_SEPARABLE[0] + taps * _NS_SEPARABLE[1]),
+        "banded": out_px * (_NS_BANDED[0] + macs * _NS_BANDED[1]),
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -1051,11 +1212,7 @@ def _estimate(call: _Call, rank_: int) -> dict[str, float]:
         )
     else:
         costs["direct"] = out_px * pairs * (_NS_DIRECT[0] + taps * _NS_DIRECT[1])
-    # The vertical pass runs on every padded column, the horizontal one on kept ones.
-    sep_taps = rank_ * (kh * g.padded_width / max(g.out_shape[1], 1) + kw)
-    costs["separable"] = (
-        out_px * pairs * (_NS_SEPARABLE[0] + sep_taps * _NS_SEPARABLE[1])
-    )
+    costs["separable"] = pairs * min(_separable_costs(call, rank_).values())
     n_h = _fft_size(ext_h, (g.out_shape[0] - 1) * sh + 1)
     n_w = _fft_size(ext_w, (g.out_shape[1] - 1) * sw + 1)
     useful = max(n_h - ext_h + 1, 1) * max(n_w - ext_w + 1, 1)

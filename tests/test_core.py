@@ -699,6 +699,65 @@ def test_separable_bank_mixed_ranks() -> None:
         assert_close(got, expected, _scale(x, bank, bias=3.0), msg=method)
 
 
+@pytest.mark.parametrize("variant", ["taps", "banded"])
+@pytest.mark.parametrize("border", ["constant", "reflect", "wrap"])
+def test_both_separable_variants_match_reference(
+    variant: str, border: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # method="separable" runs by taps or by banded matrix products, whichever
+    # the cost model says is cheaper; force each one over shapes, strides and
+    # dilations, with row tiles and column blocks that do not divide evenly.
+    def prefer(call: Any, rank: int) -> dict[str, float]:
+        return (
+            {"taps": 0.0, "banded": 1.0}
+            if variant == "taps"
+            else {"taps": 1.0, "banded": 0.0}
+        )
+
+    monkeypatch.setattr(convcli.core, "_separable_costs", prefer)
+    monkeypatch.setattr(convcli.core, "_SEP_ROWS", 5)
+    monkeypatch.setattr(convcli.core, "_SEP_COLS", 7)
+    rng = np.random.default_rng(77)
+    gauss = np.outer([1.0, 3.0, 2.0, 0.5], [2.0, -1.0, 0.5, 4.0, 1.0])
+    cases = [
+        (rng.normal(size=(23, 41)), gauss),
+        (rng.normal(size=(19, 30, 3)), gauss + 0.1 * _nonsymmetric(rng, (4, 5))),
+        (
+            rng.normal(size=(17, 25, 2)),
+            np.stack(
+                [
+                    np.stack(
+                        [gauss, LAPLACIAN[:, :2].repeat(3, 0)[:4].repeat(3, 1)[:, :5]]
+                    )
+                ]
+                * 2
+            ),
+        ),
+        (rng.normal(size=(1, 1)), np.ones((2, 3))),
+    ]
+    for x, w in cases:
+        x = x.astype(np.float32)
+        for stride, dilation, padding in [
+            (1, 1, "same"),
+            ((2, 3), 1, 2),
+            (1, (2, 1), ((3, 0), (1, 4))),
+        ]:
+            kwargs = {
+                "stride": stride,
+                "dilation": dilation,
+                "padding": padding,
+                "border": border,
+            }
+            try:
+                expected = reference_conv2d(x, w, **kwargs)
+            except ValueError:
+                continue
+            got = conv2d(x, w, method="separable", **kwargs)
+            assert_close(
+                got, expected, _scale(x, w), msg=f"{variant} {x.shape} {kwargs}"
+            )
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_all_zero_kernel_gives_bias(method: str) -> None:
     x = np.random.default_rng(22).normal(size=(6, 5, 2)).astype(np.float32)
