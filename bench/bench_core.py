@@ -985,7 +985,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def update_readme(path: Path, report: str) -> None:
     """Replace the text between the bench_core markers of ``path`` by ``report``.
 
-    The report's headings move two levels down, under the README's own section.
+    The report's headings move three levels down, under the README's own section.
     """
     text = path.read_text(encoding="utf-8")
     begin, end = README_MARKERS
@@ -993,7 +993,7 @@ def update_readme(path: Path, report: str) -> None:
         msg = f"{path} has no {begin} ... {end} markers"
         raise SystemExit(msg)
     demoted = "\n".join(
-        "##" + line if line.startswith("#") else line for line in report.splitlines()
+        "###" + line if line.startswith("#") else line for line in report.splitlines()
     )
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)

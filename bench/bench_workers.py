@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_workers.py
 
-One process, the same seeded inputs, the best of 5 runs per cell (best, not
-median: the other core's noise only ever adds time). Prints a Markdown table.
+One process, the same seeded inputs, one warm-up run, then the best of 9 runs
+per cell (best, not median: noise on a shared machine only ever adds time). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 import convcli
 
 
-def best_ms(fn, repeat: int = 5) -> float:
-    """Return the fastest of ``repeat`` single runs, in milliseconds."""
+def best_ms(fn, repeat: int = 9) -> float:
+    """Return the fastest of ``repeat`` single runs after a warm-up, in milliseconds."""
+    fn()  # thread pool, per-thread buffers, page faults of the output
     return min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3
 
 

@@ -1040,7 +1040,9 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
 def _separable(call: _Call, out: FloatArray, workers: int) -> None:
     """Split the kernel into rank-1 terms: by taps or by banded products, the cheaper."""
     variants = _separable_costs(call, 1)
-    if variants["banded"] < variants["taps"]:
+    # A banded product multiplies zeros by every input of its block, so a NaN or
+    # inf would spread over the block; taps keep it where it is.
+    if variants["banded"] < variants["taps"] and np.isfinite(call.x).all():
         _separable_banded(call, out, workers)
     else:
         _separable_taps(call, out, workers)

@@ -824,6 +824,21 @@ def test_nan_in_x_stays_local_with_auto() -> None:
     )
 
 
+@pytest.mark.parametrize("method", ["auto", "direct", "separable"])
+def test_nan_stays_local_with_a_long_separable_kernel(method: str) -> None:
+    # The banded products that run long separable kernels would spread a NaN over
+    # a 32x32 block; such an image runs by taps instead.
+    x = np.random.default_rng(31).normal(size=(90, 100)).astype(np.float32)
+    x[40, 50] = np.nan
+    g = np.exp(-(np.linspace(-2, 2, 21) ** 2))
+    w = np.outer(g, g)
+    with np.errstate(invalid="ignore"):
+        out = conv2d(x, w, padding="same", method=method)
+    expected = reference_conv2d(x, w, padding="same")
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    assert np.isnan(out).sum() == 21 * 21
+
+
 # ---------------------------------------------------------------------------
 # explain()
 
