@@ -662,7 +662,7 @@ class _Tile:
     """
 
     def __init__(
-        self, call: _Call, rows: int, channels_out: int, *, flat: bool
+        self, call: _Call, rows: int, channels_out: int | None, *, flat: bool
     ) -> None:
         g = call.geometry
         self.g = g
@@ -675,9 +675,11 @@ class _Tile:
         self.padded = _workspace(
             "padded", (n_in * self.row_len + self.slack,), call.dtype
         )
+        # Accumulator and scratch of `buffers`; None: the caller keeps its own.
         width = g.padded_width if self.flat else g.out_shape[1]
-        self.acc = _workspace("acc", (rows, width, channels_out), call.dtype)
-        self.tmp = _workspace("tmp", (rows, width, channels_out), call.dtype)
+        acc_shape = (rows, width, channels_out or 0)
+        self.acc = _workspace("acc", acc_shape, call.dtype)
+        self.tmp = _workspace("tmp", acc_shape, call.dtype)
 
     def load(self, gather: _Gatherer, out_row: int, rows: int) -> FloatArray:
         """Gather the padded input of output rows ``[out_row, out_row + rows)``."""
@@ -756,7 +758,7 @@ def _direct_depthwise(call: _Call, out: FloatArray, workers: int) -> None:
 
 def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     g = call.geometry
-    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
+    (kh, kw), sh = g.kernel, g.stride[0]
     out_h, out_w = g.out_shape
     channels = g.in_shape[2]
     depth = call.w.shape[0]
@@ -774,22 +776,16 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     gather = _Gatherer(call.x, g)
 
     def work(start: int, stop: int) -> None:
-        padded = _workspace(
-            "padded", ((tile - 1) * sh + ext_h, g.padded_width, channels), call.dtype
-        )
+        bufs = _Tile(call, tile, None, flat=False)
         cols = _workspace("cols", (tile, out_w, taps, channels), call.dtype)
         for t in range(start, stop):
             r0 = t * tile
             rows = min(tile, out_h - r0)
-            buf = padded[: (rows - 1) * sh + ext_h]
-            gather.fill(r0 * sh, buf)
+            src = bufs.load(gather, r0, rows)
             col = cols[:rows]
             for u in range(kh):
                 for v in range(kw):
-                    col[:, :, u * kw + v] = buf[
-                        u * dh : u * dh + (rows - 1) * sh + 1 : sh,
-                        v * dw : v * dw + (out_w - 1) * sw + 1 : sw,
-                    ]
+                    col[:, :, u * kw + v] = bufs.offset_view(src, rows, u, v)
             np.matmul(
                 col.reshape(rows * out_w, taps * channels),
                 weights,
@@ -907,7 +903,7 @@ def _separable_banded(call: _Call, out: FloatArray, workers: int) -> None:
     gather = _Gatherer(call.x, g)
 
     def work(start: int, stop: int) -> None:
-        bufs = _Tile(call, tile, 1, flat=False)
+        bufs = _Tile(call, tile, None, flat=False)
         vert = _workspace("vertical", (tile, wide), call.dtype)
         vert[:, g.padded_width :] = 0  # never written below: beyond the input
         blocks = _workspace("blocks", (tile, n_blocks, block_in), call.dtype)
