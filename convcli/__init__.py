@@ -12,7 +12,8 @@ array([[ 8., 12.],
 from __future__ import annotations
 
 from convcli.core import BORDERS, METHODS, Explanation, conv2d, explain, output_size
-from convcli.errors import ConvcliError, ShapeError
+from convcli.errors import ConvcliError, KernelError, ShapeError
+from convcli.kernels import Kernel, list_kernels, load_kernel
 
 __version__ = "0.1.0"
 
@@ -21,9 +22,13 @@ __all__ = [
     "METHODS",
     "ConvcliError",
     "Explanation",
+    "Kernel",
+    "KernelError",
     "ShapeError",
     "__version__",
     "conv2d",
     "explain",
+    "list_kernels",
+    "load_kernel",
     "output_size",
 ]

@@ -9,3 +9,7 @@ class ConvcliError(Exception):
 
 class ShapeError(ConvcliError, ValueError):
     """Arrays whose shapes do not fit together (x, w, bias, padding)."""
+
+
+class KernelError(ConvcliError, ValueError):
+    """A kernel spec, file or parameter that cannot be read: says where and why."""
