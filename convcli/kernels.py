@@ -393,6 +393,10 @@ def _from_header(
 # JSON and .npy
 
 
+# Facts `convcli kernels --json` writes beside a kernel; ignored when read back.
+_JSON_FACTS = ("bank", "shape", "rank", "separable", "sum", "source", "parameters")
+
+
 def parse_json(text: str, source: str = "<json>") -> Kernel:
     """Parse the JSON kernel format of SPEC section 3.
 
@@ -407,7 +411,7 @@ def parse_json(text: str, source: str = "<json>") -> Kernel:
     if not isinstance(doc, dict):
         msg = f"{source}: expected a JSON object with 'filters' or 'weights'"
         raise KernelError(msg)
-    allowed = {*HEADER_KEYS, "filters", "weights", "params", "bank"}
+    allowed = {*HEADER_KEYS, "filters", "weights", "params", *_JSON_FACTS}
     unknown = sorted(set(doc) - allowed)
     if unknown:
         msg = f"{source}: unknown key {unknown[0]!r}; expected some of {', '.join(sorted(allowed))}"

@@ -1,0 +1,138 @@
+"""Everything the terminal shows: consoles, tables, kernel grids, errors.
+
+The only module that imports rich. Functions here build renderables from
+library values and print nothing on their own, except `error`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from convcli.kernels import GENERATORS, Kernel
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    """Print ``Error: message`` on stderr, as plain text (paths may hold ``[``)."""
+    err_console.print(
+        f"Error: {message}", markup=False, highlight=False, soft_wrap=True
+    )
+
+
+def _number(value: float) -> str:
+    """Return a weight written short: integers without a point, else 4 significant digits."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):d}"
+    return f"{value:.4g}"
+
+
+def _params(kernel: Kernel) -> str:
+    gen = GENERATORS.get(kernel.name)
+    if gen is None or kernel.source != "generator":
+        return ""
+    return ", ".join(f"{k}={_number(v)}" for k, v in gen.defaults.items())
+
+
+def _shape(kernel: Kernel) -> str:
+    kh, kw = kernel.size
+    if not kernel.is_bank:
+        return f"{kh}x{kw}"
+    depth, channels = kernel.weights.shape[:2]
+    return f"{depth} x {channels}x{kh}x{kw}"
+
+
+def _separable(kernel: Kernel) -> str:
+    rank = kernel.rank
+    return "yes" if rank == 1 else f"no (rank {rank})"
+
+
+def kernel_table(kernels: list[Kernel]) -> Table:
+    """Return the catalogue as a table: name, size, parameters, separable, sum, description."""
+    table = Table(title="convcli kernels", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    table.add_column("parameters")
+    table.add_column("separable", no_wrap=True)
+    table.add_column("sum", justify="right", no_wrap=True)
+    table.add_column("description")
+    for k in kernels:
+        table.add_row(
+            k.name,
+            _shape(k),
+            _params(k),
+            _separable(k),
+            _number(round(k.total, 6)),
+            k.description,
+        )
+    return table
+
+
+def _cell(value: float) -> Text:
+    """One weight: sign always written (+2, -1, 0), coloured by sign as well."""
+    if value == 0:
+        return Text("0", style="dim")
+    text = _number(value)
+    return Text(
+        text if value < 0 else f"+{text}", style="red" if value < 0 else "green"
+    )
+
+
+def _grid(weights: np.ndarray) -> Table:
+    grid = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
+    for _ in range(weights.shape[1]):
+        grid.add_column(justify="right", no_wrap=True, overflow="ignore")
+    for row in weights:
+        grid.add_row(*(_cell(float(v)) for v in row))
+    return grid
+
+
+def kernel_view(kernel: Kernel) -> Group:
+    """Return one kernel's weights as grids, then its properties."""
+    parts: list[Table | Text] = [
+        Text(f"{kernel.name}: {kernel.description}".rstrip(": "), style="bold")
+    ]
+    if kernel.is_bank:
+        names = kernel.filter_names or tuple(
+            f"f{i}" for i in range(kernel.weights.shape[0])
+        )
+        for d, name in enumerate(names):
+            for c in range(kernel.weights.shape[1]):
+                label = f"filter {name}" + (
+                    f", channel {c}" if kernel.weights.shape[1] > 1 else ""
+                )
+                parts.append(Text(label, style="italic"))
+                parts.append(_grid(kernel.weights[d, c]))
+    else:
+        parts.append(_grid(kernel.weights))
+    props = Table(show_header=False, box=None, padding=(0, 1))
+    props.add_column(style="bold")
+    props.add_column()
+    props.add_row("shape", _shape(kernel))
+    props.add_row("sum", _number(round(kernel.total, 6)))
+    props.add_row("separable", _separable(kernel))
+    props.add_row("combine", kernel.combine)
+    props.add_row("range", kernel.range)
+    if kernel.bias:
+        props.add_row("bias", " ".join(_number(b) for b in kernel.bias))
+    if kernel.params:
+        props.add_row(
+            "parameters",
+            ", ".join(f"{k}={_number(v)}" for k, v in kernel.params.items()),
+        )
+    if kernel.origin:
+        props.add_row("origin", kernel.origin)
+    props.add_row("source", kernel.source)
+    parts.append(props)
+    return Group(*parts)
+
+
+def print_json(text: str) -> None:
+    """Write a JSON document to stdout as it is, nothing else."""
+    sys.stdout.write(text + "\n")
