@@ -6,13 +6,23 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from convcli import __version__, render
+from convcli import __version__, core, render
 from convcli.errors import ConvcliError
+from convcli.images import CHANNELS, RANGES
 from convcli.kernels import GENERATORS, Kernel, list_kernels, load_kernel
+from convcli.pipeline import ApplyOptions, ApplyResult, apply_one
+
+Border = Enum("Border", {b: b for b in (*core.BORDERS, *core.BORDER_ALIASES)}, type=str)  # type: ignore[misc]
+Method = Enum("Method", {m: m for m in core.METHODS}, type=str)  # type: ignore[misc]
+Range = Enum("Range", {r: r for r in RANGES}, type=str)  # type: ignore[misc]
+Channels = Enum("Channels", {c: c for c in CHANNELS}, type=str)  # type: ignore[misc]
+_REFLECT, _AUTO, _KEEP = Border("reflect"), Method("auto"), Channels("keep")
 
 EXIT_BAD_INPUT = 2
 
@@ -123,6 +133,153 @@ def kernels(
         render.print_json(json.dumps(doc, indent=2))
     else:
         render.console.print(render.kernel_view(kernel))
+
+
+def _pair(text: str, what: str) -> int | tuple[int, int]:
+    """Read ``N`` or ``N,M`` (rows, columns)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        msg = f"--{what} must be N or ROWS,COLS (whole numbers); got {text!r}"
+        raise ValueError(msg) from None
+    if len(numbers) == 1:
+        return numbers[0]
+    if len(numbers) == 2:
+        return numbers[0], numbers[1]
+    msg = f"--{what} must be N or ROWS,COLS; got {text!r}"
+    raise ValueError(msg)
+
+
+def _padding(text: str) -> core.Padding:
+    if text.strip().lower() in ("same", "valid"):
+        return text.strip().lower()
+    return _pair(text, "padding")
+
+
+def _result_json(results: list[ApplyResult]) -> dict[str, Any]:
+    inputs: dict[Path, dict[str, Any]] = {}
+    for r in results:
+        entry = inputs.setdefault(
+            r.input, {"path": str(r.input), "shape": list(r.input_shape), "outputs": []}
+        )
+        for out in r.outputs:
+            entry["outputs"].append(
+                {
+                    "path": str(out.path),
+                    "shape": list(out.shape),
+                    "kernel": r.kernel.name,
+                    "kernel_shape": list(r.kernel_shape),
+                    "filter": out.filter,
+                    "method": r.method,
+                    "stride": list(r.stride),
+                    "padding": list(r.padding),
+                    "dilation": list(r.dilation),
+                    "border": r.border,
+                    "seconds": r.seconds,
+                }
+            )
+    return {"inputs": list(inputs.values())}
+
+
+@app.command()
+def apply(
+    images: Annotated[
+        list[Path], typer.Argument(metavar="IMAGE...", help="Images to filter.")
+    ],
+    kernel: Annotated[
+        list[str],
+        typer.Option(
+            "--kernel",
+            "-k",
+            help="A kernel: NAME[:params], a file or a matrix; repeatable.",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output file (one input, one output) or folder."
+        ),
+    ] = None,
+    stride: Annotated[
+        str, typer.Option(help="Step between windows: N or ROWS,COLS.")
+    ] = "1",
+    padding: Annotated[
+        str, typer.Option(help="same (keep the size), valid (none), N or ROWS,COLS.")
+    ] = "same",
+    dilation: Annotated[
+        str, typer.Option(help="Spacing between taps: N or ROWS,COLS.")
+    ] = "1",
+    border: Annotated[Border, typer.Option(help="What the padding holds.")] = _REFLECT,
+    cval: Annotated[float, typer.Option(help="Value of constant padding.")] = 0.0,
+    flip: Annotated[
+        bool,
+        typer.Option(
+            "--flip", help="Rotate the kernel 180 degrees (true convolution)."
+        ),
+    ] = False,
+    value_range: Annotated[
+        Range | None,
+        typer.Option(
+            "--range", help="Float result to pixels; default: the kernel's own."
+        ),
+    ] = None,
+    method: Annotated[Method, typer.Option(help="How to compute.")] = _AUTO,
+    channels: Annotated[
+        Channels,
+        typer.Option(help="keep the image's channels, or convert to gray or rgb."),
+    ] = _KEEP,
+    float_output: Annotated[
+        bool, typer.Option("--float", help="Write the raw float32 values as TIFF.")
+    ] = False,
+    quality: Annotated[
+        int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality.")
+    ] = None,
+    max_pixels: Annotated[
+        int | None, typer.Option(min=1, help="Raise Pillow's decompression-bomb limit.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only a JSON document on stdout.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Say why each method was chosen.")
+    ] = False,
+) -> None:
+    """Filter each IMAGE with each KERNEL and write one output per pair.
+
+    Outputs go beside each input as <stem>.<kernel><ext> (a bank with
+    combine: stack writes one per filter), or into the folder -o names. An
+    input is never overwritten. Defaults: padding same, border reflect, so
+    the image keeps its size and its edges do not darken.
+    """
+    with user_errors():
+        options = ApplyOptions(
+            stride=_pair(stride, "stride"),
+            padding=_padding(padding),
+            dilation=_pair(dilation, "dilation"),
+            border=border.value,
+            cval=cval,
+            flip=flip,
+            method=method.value,
+            range=value_range.value if value_range else None,
+            channels=channels.value,
+            float_output=float_output,
+            quality=quality,
+            max_pixels=max_pixels,
+        )
+        kernels = [load_kernel(spec) for spec in kernel]
+        if out is not None and len(images) * len(kernels) > 1 and out.suffix:
+            if not out.is_dir():
+                msg = f"{out}: -o names one file, but there are {len(images) * len(kernels)} outputs; give a folder"
+                raise ValueError(msg)
+        if out is not None and (out.suffix == "" or len(images) * len(kernels) > 1):
+            out.mkdir(parents=True, exist_ok=True)
+        results = [apply_one(p, k, options, out) for p in images for k in kernels]
+    if as_json:
+        render.print_json(json.dumps(_result_json(results), indent=2))
+        return
+    for result in results:
+        render.console.print(render.apply_table(result, explain=explain))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ loops, BLAS calls and FFTs.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -116,6 +117,12 @@ class Explanation:
         Shape of the result.
     costs : dict
         Estimated milliseconds of each method under the cost model.
+    padding : tuple of int
+        The padding as resolved: (top, bottom, left, right).
+    stride, dilation : tuple of int
+        As resolved: (rows, columns).
+    border : str
+        The border mode, aliases resolved.
     """
 
     method: str
@@ -124,6 +131,10 @@ class Explanation:
     rank: int
     output_shape: tuple[int, ...]
     costs: dict[str, float] = field(default_factory=dict)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    border: str = "constant"
 
 
 # ---------------------------------------------------------------------------
@@ -1248,7 +1259,18 @@ def _choose(call: _Call) -> Explanation:
         reason = f"{taps} taps are cheapest as shift-and-accumulate"
         if rank_ == 1 and taps > 1:
             reason += " (rank 1, but too few taps to gain from two passes)"
-    return Explanation(best, reason, taps, rank_, shape, costs)
+    return Explanation(
+        best,
+        reason,
+        taps,
+        rank_,
+        shape,
+        costs,
+        padding=g.pads,
+        stride=g.stride,
+        dilation=g.dilation,
+        border=g.border,
+    )
 
 
 def _result_shape(call: _Call) -> tuple[int, ...]:
@@ -1302,13 +1324,8 @@ def _explain_call(call: _Call, method: object) -> Explanation:
     choice = _choose(call)
     if method == "auto":
         return choice
-    return Explanation(
-        str(method),
-        f"method={method!r} was requested",
-        choice.taps,
-        choice.rank,
-        choice.output_shape,
-        choice.costs,
+    return dataclasses.replace(
+        choice, method=str(method), reason=f"method={method!r} was requested"
     )
 
 

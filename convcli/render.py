@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convcli.kernels import GENERATORS, Kernel
+from convcli.pipeline import ApplyResult
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -136,3 +137,45 @@ def kernel_view(kernel: Kernel) -> Group:
 def print_json(text: str) -> None:
     """Write a JSON document to stdout as it is, nothing else."""
     sys.stdout.write(text + "\n")
+
+
+def _hwc(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
+def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
+    """Return one run as a table: the feature-map shapes, the geometry, where it went."""
+    table = Table(
+        title=f"{r.input.name} x {r.kernel.name}",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    h, w, c = r.input_shape
+    table.add_row("input", f"{h} x {w} x {c}  (H x W x C)")
+    dims = "D x C x kh x kw" if len(r.kernel_shape) == 4 else "kh x kw"
+    combine = f", combine {r.kernel.combine}" if r.kernel.is_bank else ""
+    table.add_row(
+        "kernel", f"{r.kernel.name}  {_hwc(r.kernel_shape)}  ({dims}){combine}"
+    )
+    table.add_row("stride", f"{r.stride[0]}, {r.stride[1]}  (rows, cols)")
+    top, bottom, left, right = r.padding
+    table.add_row(
+        "padding", f"{top}, {bottom}, {left}, {right}  (top, bottom, left, right)"
+    )
+    table.add_row("dilation", f"{r.dilation[0]}, {r.dilation[1]}")
+    table.add_row("border", r.border)
+    table.add_row("output size", r.formula)
+    for out in r.outputs:
+        label = "output" + (f" [{out.filter}]" if out.filter else "")
+        table.add_row(label, f"{_hwc(out.shape)}  (H' x W' x C)  ->  {out.path}")
+    ms = 1000 * sum(r.seconds.values())
+    parts = ", ".join(f"{k} {1000 * v:.1f}" for k, v in r.seconds.items())
+    table.add_row("method", r.method)
+    table.add_row("time", f"{ms:.1f} ms  ({parts})")
+    if explain:
+        table.add_row("why", r.reason)
+        costs = ", ".join(f"{m} {est:.3g} ms" for m, est in r.costs.items())
+        table.add_row("estimates", costs)
+    return table

@@ -1,0 +1,280 @@
+"""`convcli apply` as a user drives it; pixels checked against scipy.ndimage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from convcli.cli import app
+
+ndimage = pytest.importorskip("scipy.ndimage")
+
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
+SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], float)
+SOBEL_Y = SOBEL_X.T
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(4040)
+
+
+def _expected(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Correlate each channel like convcli apply's defaults: same size, border reflect."""
+    x3 = x.astype(np.float64).reshape(*x.shape[:2], -1)
+    return np.stack(
+        [ndimage.correlate(x3[:, :, c], w, mode="mirror") for c in range(x3.shape[2])],
+        axis=2,
+    )
+
+
+def _rescale(v: np.ndarray, peak: float = 255) -> np.ndarray:
+    lo, hi = v.min(), v.max()
+    lo = min(lo, 0.0)
+    return np.clip(np.floor((v - lo) * peak / (hi - lo) + 0.5), 0, peak)
+
+
+def _clip(v: np.ndarray, peak: float = 255) -> np.ndarray:
+    return np.clip(np.floor(v + 0.5), 0, peak)
+
+
+def _read(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+def _invoke(runner: CliRunner, *args: str) -> object:
+    result = runner.invoke(app, ["apply", *args], env=ENV)
+    return result
+
+
+def test_gray_sobel_magnitude(runner: CliRunner, tmp_path: Path) -> None:
+    x = _rng().integers(0, 256, (23, 31), dtype=np.uint8)
+    Image.fromarray(x).save(tmp_path / "g.png")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "g.png"), "-k", "sobel"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "g.sobel.png"
+    gx, gy = _expected(x, SOBEL_X), _expected(x, SOBEL_Y)
+    want = _rescale(np.sqrt(gx**2 + gy**2))[:, :, 0]
+    got = _read(out).astype(float)
+    assert np.abs(got - want).max() <= 1  # float32 against float64 rounding
+    assert "23 x 31 x 1" in result.output
+    assert "magnitude" in result.output
+
+
+def test_rgb_blur_clip_and_explicit_out_file(runner: CliRunner, tmp_path: Path) -> None:
+    x = _rng().integers(0, 256, (12, 9, 3), dtype=np.uint8)
+    Image.fromarray(x).save(tmp_path / "c.png")
+    out = tmp_path / "blurred.png"
+    result = runner.invoke(
+        app,
+        ["apply", str(tmp_path / "c.png"), "-k", "box:size=3", "-o", str(out)],
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.output
+    want = _clip(_expected(x, np.full((3, 3), 1 / 9)))
+    assert np.abs(_read(out).astype(float) - want).max() <= 1
+
+
+def test_rgba_alpha_is_carried_unfiltered(runner: CliRunner, tmp_path: Path) -> None:
+    rgba = _rng().integers(0, 256, (8, 10, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "a.png"), "-k", "sharpen"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    got = _read(tmp_path / "a.sharpen.png")
+    assert got.shape == (8, 10, 4)
+    np.testing.assert_array_equal(got[:, :, 3], rgba[:, :, 3])
+
+
+def test_sixteen_bit_stays_sixteen_bit(runner: CliRunner, tmp_path: Path) -> None:
+    x = _rng().integers(0, 65536, (9, 11), dtype=np.uint16)
+    Image.fromarray(x).save(tmp_path / "d.png")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "d.png"), "-k", "sobel_x"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    got = _read(tmp_path / "d.sobel_x.png")
+    assert got.dtype in (np.uint16, np.int32)
+    want = _rescale(_expected(x, SOBEL_X), 65535)[:, :, 0]
+    assert np.abs(got.astype(float) - want).max() <= 1
+
+
+def test_palette_input_gives_rgb(runner: CliRunner, tmp_path: Path) -> None:
+    rgb = _rng().integers(0, 256, (10, 10, 3), dtype=np.uint8)
+    pal = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    pal.save(tmp_path / "p.png")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "p.png"), "-k", "identity"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(
+        _read(tmp_path / "p.identity.png"), np.asarray(pal.convert("RGB"))
+    )
+
+
+def test_json_shapes_follow_the_formula(runner: CliRunner, tmp_path: Path) -> None:
+    Image.new("RGB", (17, 10)).save(tmp_path / "s.png")
+    args = ["apply", str(tmp_path / "s.png"), "-k", "gaussian:sigma=1", "-k", "sobel"]
+    args += [
+        "--stride",
+        "2,3",
+        "--padding",
+        "valid",
+        "--json",
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    (entry,) = doc["inputs"]
+    assert entry["shape"] == [10, 17, 3]
+    shapes = {o["kernel"]: o["shape"] for o in entry["outputs"]}
+    # gaussian sigma 1 is 7x7: floor((10-7)/2)+1 = 2, floor((17-7)/3)+1 = 4
+    assert shapes["gaussian"] == [2, 4, 3]
+    assert shapes["sobel"] == [4, 5, 3]
+    for o in entry["outputs"]:
+        assert Path(o["path"]).exists()
+        assert o["method"] in ("direct", "separable", "fft")
+
+
+def test_stack_writes_one_output_per_filter(runner: CliRunner, tmp_path: Path) -> None:
+    Image.new("L", (6, 6), 50).save(tmp_path / "k.png")
+    bank = tmp_path / "two.txt"
+    bank.write_text("--- up\n1 0\n--- down\n0 1\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "k.png"), "-k", str(bank), "--json"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    outs = json.loads(result.stdout)["inputs"][0]["outputs"]
+    assert [o["filter"] for o in outs] == ["up", "down"]
+    assert {Path(o["path"]).name for o in outs} == {"k.two.up.png", "k.two.down.png"}
+
+
+def test_float_output(runner: CliRunner, tmp_path: Path) -> None:
+    x = _rng().integers(0, 256, (5, 6), dtype=np.uint8)
+    Image.fromarray(x).save(tmp_path / "f.png")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "f.png"), "-k", "laplacian", "--float"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    got = _read(tmp_path / "f.laplacian.tif")
+    want = _expected(x, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float))[:, :, 0]
+    np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        ("missing", [], "no such file"),
+        ("text", [], "not an image Pillow can read"),
+        ("truncated", [], "corrupt or truncated image"),
+        (
+            "ok",
+            ["-k", "box:size=9", "--padding", "valid"],
+            "larger than the padded input",
+        ),
+        ("ok", ["--stride", "0"], "stride must be >= 1"),
+        ("ok", ["--stride", "a"], "--stride must be N or ROWS,COLS"),
+        ("ok", ["-k", "nosuch"], "unknown kernel 'nosuch'"),
+        ("ok", ["--float"], "--float writes one-channel TIFFs"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    runner: CliRunner, tmp_path: Path, make: str, args: list[str], message: str
+) -> None:
+    src = tmp_path / "in.png"
+    if make == "ok":
+        Image.fromarray(_rng().integers(0, 256, (4, 4, 3), dtype=np.uint8)).save(src)
+    elif make == "text":
+        src.write_text("hello", encoding="utf-8")
+    elif make == "truncated":
+        Image.fromarray(_rng().integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(src)
+        src.write_bytes(src.read_bytes()[:200])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    kernel = [] if "-k" in args else ["-k", "sobel"]
+    result = runner.invoke(app, ["apply", str(src), *kernel, *args], env=ENV)
+    assert result.exit_code == 2, result.output
+    assert "Error:" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_never_overwrites_the_input(runner: CliRunner, tmp_path: Path) -> None:
+    src = tmp_path / "same.png"
+    Image.new("L", (4, 4), 7).save(src)
+    before = src.read_bytes()
+    result = runner.invoke(
+        app, ["apply", str(src), "-k", "sobel", "-o", str(src)], env=ENV
+    )
+    assert result.exit_code == 2, result.output
+    assert "would overwrite the input" in result.output
+    assert src.read_bytes() == before
+
+
+def test_one_output_file_for_several_outputs_is_refused(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    Image.new("L", (4, 4)).save(tmp_path / "a.png")
+    result = runner.invoke(
+        app,
+        [
+            "apply",
+            str(tmp_path / "a.png"),
+            "-k",
+            "sobel",
+            "-k",
+            "box",
+            "-o",
+            str(tmp_path / "x.png"),
+        ],
+        env=ENV,
+    )
+    assert result.exit_code == 2
+    assert "give a folder" in result.output
+
+
+def test_apply_in_a_subprocess_on_a_sample_photo(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[1] / "sample_images" / "coffee.png"
+    env = {**os.environ, **ENV}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convcli",
+            "apply",
+            str(sample),
+            "-k",
+            "sobel",
+            "-o",
+            str(tmp_path),
+            "--explain",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "coffee.sobel.png"
+    with Image.open(out) as img:
+        assert img.size == (600, 400)
+    assert "400 x 600 x 3" in done.stdout
+    assert "why" in done.stdout
