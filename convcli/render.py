@@ -166,7 +166,8 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     )
     table.add_row("dilation", f"{r.dilation[0]}, {r.dilation[1]}")
     table.add_row("border", r.border)
-    table.add_row("output size", r.formula)
+    for i, part in enumerate(r.formula.split("; ")):
+        table.add_row("output size" if i == 0 else "", part)
     for out in r.outputs:
         label = "output" + (f" [{out.filter}]" if out.filter else "")
         table.add_row(label, f"{_hwc(out.shape)}  (H' x W' x C)  ->  {out.path}")
