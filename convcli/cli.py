@@ -16,12 +16,13 @@ from convcli import __version__, core, render
 from convcli.errors import ConvcliError
 from convcli.images import CHANNELS, RANGES
 from convcli.kernels import GENERATORS, Kernel, list_kernels, load_kernel
-from convcli.pipeline import ApplyOptions, ApplyResult, apply_one
+from convcli.pipeline import LIKES, ApplyOptions, ApplyResult, apply_one, like
 
 Border = Enum("Border", {b: b for b in (*core.BORDERS, *core.BORDER_ALIASES)}, type=str)  # type: ignore[misc]
 Method = Enum("Method", {m: m for m in core.METHODS}, type=str)  # type: ignore[misc]
 Range = Enum("Range", {r: r for r in RANGES}, type=str)  # type: ignore[misc]
 Channels = Enum("Channels", {c: c for c in CHANNELS}, type=str)  # type: ignore[misc]
+Like = Enum("Like", {name: name for name in LIKES}, type=str)  # type: ignore[misc]
 _REFLECT, _AUTO, _KEEP = Border("reflect"), Method("auto"), Channels("keep")
 
 EXIT_BAD_INPUT = 2
@@ -244,6 +245,14 @@ def apply(
     explain: Annotated[
         bool, typer.Option("--explain", help="Say why each method was chosen.")
     ] = False,
+    like_library: Annotated[
+        Like | None,
+        typer.Option(
+            "--like",
+            help="Reproduce a library's result for the same kernel: sets flip, "
+            "border, anchor and normalization as it does (overrides those flags).",
+        ),
+    ] = None,
 ) -> None:
     """Filter each IMAGE with each KERNEL and write one output per pair.
 
@@ -274,7 +283,10 @@ def apply(
                 raise ValueError(msg)
         if out is not None and (out.suffix == "" or len(images) * len(kernels) > 1):
             out.mkdir(parents=True, exist_ok=True)
-        results = [apply_one(p, k, options, out) for p in images for k in kernels]
+        pairs = [(k, options) for k in kernels]
+        if like_library is not None:
+            pairs = [like(like_library.value, k, options) for k in kernels]
+        results = [apply_one(p, k, o, out) for p in images for k, o in pairs]
     if as_json:
         render.print_json(json.dumps(_result_json(results), indent=2))
         return

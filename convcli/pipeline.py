@@ -7,6 +7,7 @@ CLI shows (shapes, method, the output-size formula, times, paths).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -178,6 +179,74 @@ def _resample_alpha(
         np.arange(out_w) * sw - left + dw * (kw - 1) // 2, 0, in_shape[1] - 1
     )
     return alpha[np.ix_(rows, cols)].astype(np.float64)
+
+
+LIKES: dict[str, str] = {
+    "opencv": "cv2.filter2D: correlation, BORDER_REFLECT_101 (border reflect), "
+    "anchor at k//2 (even kernels: the larger half of the padding before), clip",
+    "scipy": "scipy.ndimage.correlate: correlation, mode reflect (border symmetric), "
+    "origin 0 (even kernels: the larger half of the padding before), clip",
+    "pillow": "ImageFilter.Kernel: the kernel flipped top to bottom, divided by its sum "
+    "(when not 0), border edge (Pillow copies its outermost pixels instead), clip",
+    "torch": "torch.nn.functional.conv2d: correlation, zero padding 'same' "
+    "(even kernels: the smaller half before), no clipping (use --float for raw values)",
+}
+"""What ``--like NAME`` reproduces, for the README and ``--help``."""
+
+
+def like(
+    name: str, kernel: Kernel, options: ApplyOptions
+) -> tuple[Kernel, ApplyOptions]:
+    """Return the kernel and options that reproduce a peer library's result.
+
+    Sets flip, border, the even-kernel anchor and the normalization as that
+    library does for the same kernel (see `LIKES`); other options stay.
+    """
+    if name not in LIKES:
+        msg = f"--like must be one of {', '.join(LIKES)}; got {name!r}"
+        raise ConvcliError(msg)
+    weights = kernel.weights
+    kh, kw = kernel.size
+    dh, dw = (
+        (options.dilation, options.dilation)
+        if isinstance(options.dilation, int)
+        else options.dilation
+    )
+    larger_first = (
+        (dh * (kh - 1) - (dh * (kh - 1)) // 2, (dh * (kh - 1)) // 2),
+        (dw * (kw - 1) - (dw * (kw - 1)) // 2, (dw * (kw - 1)) // 2),
+    )
+    if name == "opencv":
+        changes: dict[str, Any] = {
+            "border": "reflect",
+            "flip": False,
+            "padding": larger_first,
+            "range": "clip",
+        }
+    elif name == "scipy":
+        changes = {
+            "border": "symmetric",
+            "flip": False,
+            "padding": larger_first,
+            "range": "clip",
+        }
+    elif name == "pillow":
+        weights = weights[..., ::-1, :]
+        total = weights.sum(axis=(-2, -1), keepdims=True)
+        weights = np.where(
+            total != 0, weights / np.where(total == 0, 1, total), weights
+        )
+        changes = {"border": "edge", "flip": False, "padding": "same", "range": "clip"}
+    else:
+        changes = {
+            "border": "constant",
+            "cval": 0.0,
+            "flip": False,
+            "padding": "same",
+            "range": "clip",
+        }
+    new_kernel = dataclasses.replace(kernel, weights=np.ascontiguousarray(weights))
+    return new_kernel, dataclasses.replace(options, **changes)
 
 
 def apply_one(

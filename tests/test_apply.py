@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +279,142 @@ def test_apply_in_a_subprocess_on_a_sample_photo(tmp_path: Path) -> None:
         assert img.size == (600, 400)
     assert "400 x 600 x 3" in done.stdout
     assert "why" in done.stdout
+
+
+# ---------------------------------------------------------------------------
+# --like: the same kernel gives the peer library's result
+
+ASYM3 = np.array([[1.0, 2.0, 0.0], [-1.0, 0.5, 3.0], [0.0, -2.0, 1.0]])
+ASYM4 = np.array(
+    [
+        [1.0, 0.0, 2.0, -1.0],
+        [0.5, 1.0, 0.0, 0.0],
+        [0.0, 3.0, -1.0, 1.0],
+        [2.0, 0.0, 0.0, 1.0],
+    ]
+)
+
+
+def _float_image(path: Path, shape: tuple[int, int] = (13, 17)) -> np.ndarray:
+    x = _rng().uniform(0, 1, shape).astype(np.float32)
+    Image.fromarray(x).save(path)
+    return x
+
+
+def _kernel_file(tmp_path: Path, w: np.ndarray) -> str:
+    path = tmp_path / "asym.txt"
+    path.write_text(
+        "\n".join(" ".join(f"{v:g}" for v in row) for row in w) + "\n", encoding="utf-8"
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("w", [ASYM3, ASYM4], ids=["3x3", "4x4"])
+def test_like_opencv_matches_filter2d(
+    runner: CliRunner, tmp_path: Path, w: np.ndarray
+) -> None:
+    cv2 = pytest.importorskip("cv2")
+    x = _float_image(tmp_path / "x.tif")
+    args = [
+        "apply",
+        str(tmp_path / "x.tif"),
+        "-k",
+        _kernel_file(tmp_path, w),
+        "--like",
+        "opencv",
+        "--float",
+    ]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    got = _read(tmp_path / "x.asym.tif")
+    want = cv2.filter2D(x, -1, w.astype(np.float32))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # uint8 in, uint8 out: OpenCV saturates (and rounds half to even): within 1
+    u8 = _rng().integers(0, 256, (11, 12), dtype=np.uint8)
+    Image.fromarray(u8).save(tmp_path / "u.png")
+    args = [
+        "apply",
+        str(tmp_path / "u.png"),
+        "-k",
+        _kernel_file(tmp_path, w),
+        "--like",
+        "opencv",
+    ]
+    assert runner.invoke(app, args, env=ENV).exit_code == 0
+    diff = _read(tmp_path / "u.asym.png").astype(int) - cv2.filter2D(
+        u8, -1, w.astype(np.float32)
+    ).astype(int)
+    assert np.abs(diff).max() <= 1
+
+
+@pytest.mark.parametrize("w", [ASYM3, ASYM4], ids=["3x3", "4x4"])
+def test_like_scipy_matches_ndimage_correlate(
+    runner: CliRunner, tmp_path: Path, w: np.ndarray
+) -> None:
+    x = _float_image(tmp_path / "x.tif")
+    args = [
+        "apply",
+        str(tmp_path / "x.tif"),
+        "-k",
+        _kernel_file(tmp_path, w),
+        "--like",
+        "scipy",
+        "--float",
+    ]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    want = ndimage.correlate(x.astype(np.float64), w, mode="reflect")
+    np.testing.assert_allclose(
+        _read(tmp_path / "x.asym.tif"), want, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_like_pillow_matches_imagefilter_kernel(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from PIL import ImageFilter
+
+    u8 = _rng().integers(0, 256, (14, 15), dtype=np.uint8)
+    Image.fromarray(u8).save(tmp_path / "p.png")
+    w = np.array([[1.0, 2.0, 0.0], [0.0, 4.0, 1.0], [0.0, 0.0, 1.0]])
+    args = [
+        "apply",
+        str(tmp_path / "p.png"),
+        "-k",
+        _kernel_file(tmp_path, w),
+        "--like",
+        "pillow",
+    ]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    want = np.asarray(
+        Image.fromarray(u8).filter(ImageFilter.Kernel((3, 3), w.ravel().tolist()))
+    )
+    got = _read(tmp_path / "p.asym.png")
+    # Pillow copies its outermost pixels unfiltered: compare the interior
+    assert np.abs(got[1:-1, 1:-1].astype(int) - want[1:-1, 1:-1].astype(int)).max() <= 1
+
+
+def test_like_torch_matches_conv2d(runner: CliRunner, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    x = _float_image(tmp_path / "x.tif")
+    args = [
+        "apply",
+        str(tmp_path / "x.tif"),
+        "-k",
+        _kernel_file(tmp_path, ASYM4),
+        "--like",
+        "torch",
+        "--float",
+    ]
+    assert runner.invoke(app, args, env=ENV).exit_code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: even kernel with "same"
+        t = torch.nn.functional.conv2d(
+            torch.from_numpy(x)[None, None],
+            torch.from_numpy(ASYM4.astype(np.float32))[None, None],
+            padding="same",
+        )
+    np.testing.assert_allclose(
+        _read(tmp_path / "x.asym.tif"), t[0, 0].numpy(), rtol=1e-5, atol=1e-5
+    )
