@@ -188,6 +188,8 @@ LIKES: dict[str, str] = {
     "origin 0 (even kernels: the larger half of the padding before), clip",
     "pillow": "ImageFilter.Kernel: the kernel flipped top to bottom, divided by its sum "
     "(when not 0), border edge (Pillow copies its outermost pixels instead), clip",
+    "imagemagick": "-morphology Convolve: true convolution (the kernel rotated 180 "
+    "degrees), virtual pixels edge, even kernels' origin at (k-1)//2, clip",
     "torch": "torch.nn.functional.conv2d: correlation, zero padding 'same' "
     "(even kernels: the smaller half before), no clipping (use --float for raw values)",
 }
@@ -227,6 +229,13 @@ def like(
         changes = {
             "border": "symmetric",
             "flip": False,
+            "padding": larger_first,
+            "range": "clip",
+        }
+    elif name == "imagemagick":
+        changes = {
+            "border": "edge",
+            "flip": True,
             "padding": larger_first,
             "range": "clip",
         }

@@ -418,3 +418,56 @@ def test_like_torch_matches_conv2d(runner: CliRunner, tmp_path: Path) -> None:
     np.testing.assert_allclose(
         _read(tmp_path / "x.asym.tif"), t[0, 0].numpy(), rtol=1e-5, atol=1e-5
     )
+
+
+def _imagemagick() -> str:
+    import shutil
+
+    convert = shutil.which("convert")
+    if convert is None:
+        pytest.skip("ImageMagick is not installed")
+    version = subprocess.run(
+        [convert, "-version"], capture_output=True, text=True, check=False
+    )
+    if "ImageMagick" not in version.stdout:
+        pytest.skip("convert is not ImageMagick")
+    return convert
+
+
+@pytest.mark.parametrize("w", [ASYM3, ASYM4], ids=["3x3", "4x4"])
+def test_like_imagemagick_matches_morphology_convolve(
+    runner: CliRunner, tmp_path: Path, w: np.ndarray
+) -> None:
+    convert = _imagemagick()
+    u8 = _rng().integers(
+        0, 40, (12, 13), dtype=np.uint8
+    )  # small values: nothing clips at 255
+    Image.fromarray(u8).save(tmp_path / "m.png")
+    size = f"{w.shape[1]}x{w.shape[0]}"
+    spec = f"{size}: " + " ".join(",".join(f"{v:g}" for v in row) for row in w)
+    subprocess.run(
+        [
+            convert,
+            str(tmp_path / "m.png"),
+            "-morphology",
+            "Convolve",
+            spec,
+            str(tmp_path / "im.png"),
+        ],
+        check=True,
+    )
+    args = [
+        "apply",
+        str(tmp_path / "m.png"),
+        "-k",
+        _kernel_file(tmp_path, w),
+        "--like",
+        "imagemagick",
+    ]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    want = _read(tmp_path / "im.png")
+    want = want if want.ndim == 2 else want[:, :, 0]
+    assert (
+        np.abs(_read(tmp_path / "m.asym.png").astype(int) - want.astype(int)).max() <= 1
+    )
