@@ -15,6 +15,8 @@ import typer
 from convcli import __version__, core, render
 from convcli.errors import ConvcliError
 from convcli.images import CHANNELS, RANGES
+from convcli.images import load as load_image
+from convcli.images import montage as write_montage
 from convcli.kernels import GENERATORS, Kernel, list_kernels, load_kernel
 from convcli.pipeline import LIKES, ApplyOptions, ApplyResult, apply_one, like
 
@@ -23,6 +25,8 @@ Method = Enum("Method", {m: m for m in core.METHODS}, type=str)  # type: ignore[
 Range = Enum("Range", {r: r for r in RANGES}, type=str)  # type: ignore[misc]
 Channels = Enum("Channels", {c: c for c in CHANNELS}, type=str)  # type: ignore[misc]
 Like = Enum("Like", {name: name for name in LIKES}, type=str)  # type: ignore[misc]
+Alpha = Enum("Alpha", {a: a for a in ("carry", "premultiply")}, type=str)  # type: ignore[misc]
+_CARRY = Alpha("carry")
 _REFLECT, _AUTO, _KEEP = Border("reflect"), Method("auto"), Channels("keep")
 
 EXIT_BAD_INPUT = 2
@@ -245,6 +249,19 @@ def apply(
     explain: Annotated[
         bool, typer.Option("--explain", help="Say why each method was chosen.")
     ] = False,
+    alpha: Annotated[
+        Alpha,
+        typer.Option(
+            help="carry alpha through unfiltered, or filter colour premultiplied by "
+            "alpha so transparent pixels do not bleed in."
+        ),
+    ] = _CARRY,
+    montage: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also tile every output (a bank's feature maps, say) into one labelled image."
+        ),
+    ] = None,
     like_library: Annotated[
         Like | None,
         typer.Option(
@@ -275,6 +292,7 @@ def apply(
             float_output=float_output,
             quality=quality,
             max_pixels=max_pixels,
+            alpha=alpha.value,
         )
         kernels = [load_kernel(spec) for spec in kernel]
         if out is not None and len(images) * len(kernels) > 1 and out.suffix:
@@ -287,11 +305,27 @@ def apply(
         if like_library is not None:
             pairs = [like(like_library.value, k, options) for k in kernels]
         results = [apply_one(p, k, o, out) for p in images for k, o in pairs]
+        if montage is not None:
+            tiles = [
+                (
+                    f"{r.input.stem} {r.kernel.name}"
+                    + (f" {o.filter}" if o.filter else ""),
+                    load_image(o.path).pixels,
+                )
+                for r in results
+                for o in r.outputs
+            ]
+            write_montage(montage, tiles)
     if as_json:
         render.print_json(json.dumps(_result_json(results), indent=2))
         return
     for result in results:
         render.console.print(render.apply_table(result, explain=explain))
+    if montage is not None:
+        render.console.print(
+            f"montage of {sum(len(r.outputs) for r in results)} outputs: {montage}",
+            markup=False,
+        )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ with any alpha channel kept apart; Pillow's (width, height) sizes never do.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import warnings
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from convcli.errors import ConvcliError
 
@@ -36,6 +37,12 @@ FORMATS: dict[str, tuple[str, bool]] = {
     ".webp": ("WEBP", False),
     ".gif": ("GIF", False),
 }
+
+
+# The process's umask, read once: mkstemp makes 0600 files, outputs get what
+# an ordinary open() would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ImageError(ConvcliError, ValueError):
@@ -267,6 +274,7 @@ def save(
     try:
         with os.fdopen(handle, "wb") as stream:
             img.save(stream, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, p)
     except (OSError, ValueError, KeyError) as err:
         tmp.unlink(missing_ok=True)
@@ -307,3 +315,50 @@ def _to_image(
         )
         return Image.fromarray(stacked)  # (H, W, 2) is LA, (H, W, 4) RGBA
     return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if c == 1 else pixels))
+
+
+def montage(
+    path: str | os.PathLike[str],
+    tiles: list[tuple[str, npt.NDArray[Any]]],
+    *,
+    columns: int | None = None,
+    width: int | None = None,
+) -> Path:
+    """Tile labelled images (H, W, C) into one image, a label strip above each.
+
+    Tiles may differ in size and channels: each is shown as 8-bit RGB (16-bit
+    scaled down), shrunk to ``width`` pixels across if given. Written
+    atomically like `save`.
+    """
+    if not tiles:
+        msg = f"{path}: nothing to put in a montage"
+        raise ImageError(msg)
+    cols = columns or math.ceil(math.sqrt(len(tiles)))
+    shown = []
+    for label, pixels in tiles:
+        arr = pixels
+        if arr.dtype == np.uint16:
+            arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        elif arr.dtype != np.uint8:
+            arr = to_pixels(arr, "rescale", 255, np.dtype(np.uint8))
+        img = Image.fromarray(
+            np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+        )
+        img = img.convert("RGB")
+        if width and img.width != width:
+            img = img.resize(
+                (width, max(1, round(img.height * width / img.width))),
+                Image.Resampling.LANCZOS,
+            )
+        shown.append((label, img))
+    strip = 16
+    cell_w = max(img.width for _, img in shown)
+    cell_h = max(img.height for _, img in shown) + strip
+    rows = math.ceil(len(shown) / cols)
+    sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, (label, img) in enumerate(shown):
+        x, y = (i % cols) * cell_w, (i // cols) * cell_h
+        draw.text((x + 3, y + 2), label, fill=(0, 0, 0))
+        sheet.paste(img, (x, y + strip))
+    return save(path, np.asarray(sheet))

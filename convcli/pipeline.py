@@ -40,6 +40,7 @@ class ApplyOptions:
     float_output: bool = False
     quality: int | None = None
     max_pixels: int | None = None
+    alpha: str = "carry"  # or "premultiply"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,31 @@ def filter_maps(
     return [(None, combined)], explanation
 
 
+def _filter_premultiplied(
+    picture: images.Picture, kernel: Kernel, options: ApplyOptions
+) -> tuple[list[tuple[str | None, FloatArray]], core.Explanation, FloatArray]:
+    """Filter colour times alpha, and alpha alike, then divide.
+
+    No colour bleeds in from transparent pixels. Returns the maps, the method
+    and the filtered alpha (0..1) of shape (H', W').
+    """
+    if picture.alpha is None:
+        msg = "premultiplied filtering needs an alpha channel"
+        raise ConvcliError(msg)
+    if kernel.is_bank:
+        msg = f"--alpha premultiply needs a 2-D kernel; {kernel.name} is a bank of filters"
+        raise ConvcliError(msg)
+    coverage = picture.alpha.astype(np.float32) / np.float32(picture.peak)
+    colour = picture.pixels.astype(np.float32) * coverage[:, :, np.newaxis]
+    maps, explanation = filter_maps(colour, kernel, options)
+    plain = dataclasses.replace(kernel, bias=())
+    coverage_maps, _ = filter_maps(coverage[:, :, np.newaxis], plain, options)
+    filtered = coverage_maps[0][1]
+    covered = filtered > 1e-6
+    unpremultiplied = np.where(covered, maps[0][1] / np.where(covered, filtered, 1), 0)
+    return [(None, unpremultiplied)], explanation, filtered[:, :, 0].astype(np.float64)
+
+
 def _resample_alpha(
     alpha: npt.NDArray[Any],
     in_shape: tuple[int, int, int],
@@ -273,7 +299,17 @@ def apply_one(
     picture = images.load(path, max_pixels=options.max_pixels)
     picture = images.convert_channels(picture, options.channels)
     t1 = time.perf_counter()
-    maps, explanation = filter_maps(picture.pixels, kernel, options)
+    if options.alpha not in ("carry", "premultiply"):
+        msg = f"--alpha must be carry or premultiply; got {options.alpha!r}"
+        raise ConvcliError(msg)
+    premultiply = options.alpha == "premultiply" and picture.alpha is not None
+    filtered_alpha: FloatArray | None = None
+    if premultiply:
+        maps, explanation, filtered_alpha = _filter_premultiplied(
+            picture, kernel, options
+        )
+    else:
+        maps, explanation = filter_maps(picture.pixels, kernel, options)
     t2 = time.perf_counter()
     sixteen = picture.peak == 65535.0
     out_peak = 65535.0 if sixteen else 255.0
@@ -282,10 +318,14 @@ def apply_one(
         dtype = np.dtype(np.float32)
     alpha = None
     if picture.alpha is not None and not options.float_output:
-        alpha = _resample_alpha(picture.alpha, picture.shape, kernel, explanation)
-        alpha = images.to_pixels(
-            alpha * (out_peak / picture.peak), "clip", out_peak, dtype
-        )
+        if filtered_alpha is not None:
+            coverage = filtered_alpha * out_peak
+        else:
+            coverage = _resample_alpha(
+                picture.alpha, picture.shape, kernel, explanation
+            )
+            coverage = coverage * (out_peak / picture.peak)
+        alpha = images.to_pixels(coverage, "clip", out_peak, dtype)
     range_ = options.range or kernel.range
     suffix = ".tif" if options.float_output else None
     outputs = []

@@ -471,3 +471,72 @@ def test_like_imagemagick_matches_morphology_convolve(
     assert (
         np.abs(_read(tmp_path / "m.asym.png").astype(int) - want.astype(int)).max() <= 1
     )
+
+
+def test_montage_tiles_every_output_with_labels(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    Image.fromarray(_rng().integers(0, 256, (20, 30), dtype=np.uint8)).save(
+        tmp_path / "m.png"
+    )
+    bank = tmp_path / "pair.txt"
+    bank.write_text("--- a\n1 0\n--- b\n0 1\n--- c\n1 1\n", encoding="utf-8")
+    sheet = tmp_path / "sheet.png"
+    args = [
+        "apply",
+        str(tmp_path / "m.png"),
+        "-k",
+        str(bank),
+        "--montage",
+        str(sheet),
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    with Image.open(sheet) as img:
+        # 3 tiles: 2 columns, 2 rows of 30 x (20 + a 16-pixel label strip)
+        assert img.size == (60, 72)
+        tile = np.asarray(img.convert("L"))[16:36, 0:30]
+    np.testing.assert_array_equal(tile, _read(tmp_path / "o" / "m.pair.a.png"))
+
+
+def test_alpha_premultiply_keeps_transparent_colour_out(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[:, :4] = (0, 0, 0, 255)  # opaque black on the left
+    rgba[:, 4:] = (255, 0, 0, 0)  # transparent red on the right
+    Image.fromarray(rgba).save(tmp_path / "t.png")
+    for mode, out in [("carry", "carry"), ("premultiply", "pre")]:
+        args = [
+            "apply",
+            str(tmp_path / "t.png"),
+            "-k",
+            "box:size=3",
+            "--alpha",
+            mode,
+            "-o",
+            str(tmp_path / f"{out}.png"),
+        ]
+        result = runner.invoke(app, args, env=ENV)
+        assert result.exit_code == 0, result.output
+    carry, pre = _read(tmp_path / "carry.png"), _read(tmp_path / "pre.png")
+    # Column 3 is opaque, next to the transparent red: carried, the red bleeds in.
+    assert carry[2, 3, 0] == 85
+    np.testing.assert_array_equal(carry[:, :, 3], rgba[:, :, 3])
+    assert pre[2, 3, 0] == 0
+    # premultiplied, alpha is filtered too: column 3 sees 6 of 9 opaque pixels
+    assert pre[2, 3, 3] == 170
+    assert pre[2, 0, 3] == 255
+
+
+def test_alpha_premultiply_refuses_a_bank(runner: CliRunner, tmp_path: Path) -> None:
+    Image.new("RGBA", (5, 5)).save(tmp_path / "b.png")
+    result = runner.invoke(
+        app,
+        ["apply", str(tmp_path / "b.png"), "-k", "sobel", "--alpha", "premultiply"],
+        env=ENV,
+    )
+    assert result.exit_code == 2
+    assert "--alpha premultiply needs a 2-D kernel; sobel is a bank" in result.output

@@ -254,3 +254,12 @@ def test_save_is_atomic_when_the_write_fails(
 def test_save_into_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"cannot write in"):
         save(tmp_path / "nope" / "x.png", np.zeros((2, 2, 1), np.uint8))
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    save(tmp_path / "o.png", np.zeros((2, 2, 1), np.uint8))
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o666 & ~mask
