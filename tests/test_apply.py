@@ -540,3 +540,43 @@ def test_alpha_premultiply_refuses_a_bank(runner: CliRunner, tmp_path: Path) -> 
     )
     assert result.exit_code == 2
     assert "--alpha premultiply needs a 2-D kernel; sobel is a bank" in result.output
+
+
+def test_decompression_bomb_limit_and_max_pixels(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    Image.new("L", (300, 200)).save(tmp_path / "bomb.png")
+    old = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = 10_000  # stand-in for Pillow's 89 megapixels
+        result = runner.invoke(
+            app, ["apply", str(tmp_path / "bomb.png"), "-k", "box"], env=ENV
+        )
+        assert result.exit_code == 2, result.output
+        assert "more pixels than the limit of 10000" in result.output
+        assert not (tmp_path / "bomb.box.png").exists()
+        raised = runner.invoke(
+            app,
+            [
+                "apply",
+                str(tmp_path / "bomb.png"),
+                "-k",
+                "box",
+                "--max-pixels",
+                "100000",
+            ],
+            env=ENV,
+        )
+        assert raised.exit_code == 0, raised.output
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def test_unknown_option_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    Image.new("L", (4, 4)).save(tmp_path / "u.png")
+    result = runner.invoke(
+        app, ["apply", str(tmp_path / "u.png"), "-k", "box", "--bogus"], env=ENV
+    )
+    assert result.exit_code == 2
+    assert "No such option: --bogus" in result.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "u.png"]
