@@ -339,7 +339,8 @@ def apply_one(
         if options.float_output and values.shape[2] != 1:
             msg = f"{target}: --float writes one-channel TIFFs; add --channels gray"
             raise ConvcliError(msg)
-        scaled = values if options.float_output else values * (out_peak / picture.peak)
+        factor = out_peak / picture.peak
+        scaled = values if options.float_output or factor == 1 else values * factor
         pixels = images.to_pixels(scaled, range_, out_peak, dtype)
         images.save(
             target,
