@@ -67,6 +67,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
+from convcli.images import PNG_LEVEL
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "sample_images" / "coffee.png"
 DEFAULT_OUT = ROOT / "bench" / "results" / "apply.md"
@@ -301,10 +303,13 @@ def encode_table(convcli_png: Path, ref_mag: np.ndarray) -> list[tuple[str, str,
     img = Image.fromarray(pixels)
     for label, kwargs in (
         (
-            "Pillow `save(format='PNG')`, defaults (compress_level 6): convcli, Pillow + OpenCV script",
+            "Pillow `save(format='PNG')`, defaults (compress_level 6): the Pillow + OpenCV script",
             {},
         ),
-        ("Pillow `compress_level=1`", {"compress_level": 1}),
+        (
+            "Pillow `compress_level=1`: convcli (convcli.images.PNG_LEVEL)",
+            {"compress_level": 1},
+        ),
     ):
         buf = io.BytesIO()
         t0 = time.perf_counter()
@@ -786,14 +791,15 @@ def main() -> None:
         "",
         "The PNG encoder's settings weigh on every row's encode time:",
         "",
-        "- convcli and the Pillow + OpenCV script both encode with Pillow's defaults: "
-        "`compress_level` 6 (Pillow passes -1, zlib's default, which is 6), adaptive per-row "
-        "filter choice, no `optimize`.",
+        f"- convcli encodes with Pillow at `compress_level` {PNG_LEVEL} "
+        "(`convcli.images.PNG_LEVEL`, as OpenCV's default); the Pillow + OpenCV script with "
+        "Pillow's defaults: `compress_level` 6 (Pillow passes -1, zlib's default, which is 6), "
+        "adaptive per-row filter choice, no `optimize`.",
         "- ImageMagick 6: `-quality` for PNG defaults to 75, read as zlib level 7 (tens digit) "
         "and PNG filter 5 (units digit: adaptive filtering).",
         "- OpenCV's `cv2.imwrite`/`cv2.imencode` would use `IMWRITE_PNG_COMPRESSION` (OpenCV 4 "
         "documents a default of 1, best speed, with the Z_RLE strategy); no contender uses it, the "
-        "script saves with Pillow so that its encode matches convcli's.",
+        "script saves with Pillow's defaults as a plain script would.",
         "",
         "The same convcli output encoded in this process, one run each:",
         "",
