@@ -26,18 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from convcli.errors import ShapeError
+from convcli.names import BORDER_ALIASES, BORDERS, METHODS
 
 FloatArray = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.intp]
-
-BORDERS: tuple[str, ...] = ("constant", "edge", "reflect", "symmetric", "wrap")
-"""Border modes, with ``numpy.pad``'s names and meaning."""
-
-BORDER_ALIASES: dict[str, str] = {"zero": "constant", "replicate": "edge"}
-"""Other names accepted for a border mode."""
-
-METHODS: tuple[str, ...] = ("auto", "direct", "separable", "fft")
-"""Values of ``conv2d(method=...)``."""
 
 Method = Literal["auto", "direct", "separable", "fft"]
 Padding = int | str | Sequence[int] | Sequence[Sequence[int]]

@@ -19,12 +19,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from convcli.errors import ConvcliError
-
-RANGES = ("clip", "abs", "rescale")
-"""How float results become pixel values."""
-
-CHANNELS = ("keep", "gray", "rgb")
-"""What ``--channels`` may ask for."""
+from convcli.names import CHANNELS, RANGES
 
 # Output formats by file ending, and whether each holds 16-bit gray.
 FORMATS: dict[str, tuple[str, bool]] = {
@@ -253,6 +248,7 @@ def save(
     alpha: npt.NDArray[Any] | None = None,
     icc_profile: bytes | None = None,
     quality: int | None = None,
+    compress_level: int | None = None,
 ) -> Path:
     """Write pixels (H, W, C) atomically: a temporary file beside ``path``, then a rename.
 
@@ -289,7 +285,9 @@ def save(
         if fmt == "PNG":
             # zlib level 1, as OpenCV writes PNGs: 5x faster than Pillow's default
             # 6 on a 4K photo, for a file about 14 % larger (bench/bench_apply.py).
-            options["compress_level"] = PNG_LEVEL
+            options["compress_level"] = (
+                PNG_LEVEL if compress_level is None else compress_level
+            )
         with os.fdopen(handle, "wb") as stream:
             img.save(stream, format=fmt, **options)
         os.chmod(tmp, 0o666 & ~_UMASK)

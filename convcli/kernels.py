@@ -28,14 +28,10 @@ import numpy.typing as npt
 
 from convcli.core import kernel_rank
 from convcli.errors import KernelError
+from convcli.names import COMBINES, RANGES
 
 FloatArray = npt.NDArray[np.float64]
 
-COMBINES: tuple[str, ...] = ("magnitude", "sum", "max", "stack")
-"""How the maps of a bank become one image; ``stack`` keeps them apart."""
-
-RANGES: tuple[str, ...] = ("clip", "abs", "rescale")
-"""How a kernel's float result maps to pixel values by default."""
 
 HEADER_KEYS: tuple[str, ...] = (
     "name",

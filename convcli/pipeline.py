@@ -20,6 +20,7 @@ import numpy.typing as npt
 from convcli import core, images
 from convcli.errors import ConvcliError
 from convcli.kernels import Kernel
+from convcli.names import ALPHA_MODES, LIKE_NAMES
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -39,6 +40,7 @@ class ApplyOptions:
     channels: str = "keep"
     float_output: bool = False
     quality: int | None = None
+    compress_level: int | None = None  # PNG zlib level; None: images.PNG_LEVEL
     max_pixels: int | None = None
     alpha: str = "carry"  # or "premultiply"
 
@@ -230,8 +232,8 @@ def like(
     Sets flip, border, the even-kernel anchor and the normalization as that
     library does for the same kernel (see `LIKES`); other options stay.
     """
-    if name not in LIKES:
-        msg = f"--like must be one of {', '.join(LIKES)}; got {name!r}"
+    if name not in LIKE_NAMES:
+        msg = f"--like must be one of {', '.join(LIKE_NAMES)}; got {name!r}"
         raise ConvcliError(msg)
     weights = kernel.weights
     kh, kw = kernel.size
@@ -299,7 +301,7 @@ def apply_one(
     picture = images.load(path, max_pixels=options.max_pixels)
     picture = images.convert_channels(picture, options.channels)
     t1 = time.perf_counter()
-    if options.alpha not in ("carry", "premultiply"):
+    if options.alpha not in ALPHA_MODES:
         msg = f"--alpha must be carry or premultiply; got {options.alpha!r}"
         raise ConvcliError(msg)
     premultiply = options.alpha == "premultiply" and picture.alpha is not None
@@ -348,6 +350,7 @@ def apply_one(
             alpha=alpha,
             icc_profile=picture.icc_profile,
             quality=options.quality,
+            compress_level=options.compress_level,
         )
         h, w, c = pixels.shape
         outputs.append(Output(target, (int(h), int(w), int(c)), name))

@@ -580,3 +580,39 @@ def test_unknown_option_exits_2(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "No such option: --bogus" in result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "u.png"]
+
+
+def test_every_like_name_is_described() -> None:
+    from convcli.names import LIKE_NAMES
+    from convcli.pipeline import LIKES
+
+    assert set(LIKES) == set(LIKE_NAMES)
+
+
+def test_compress_level_trades_size_for_time(runner: CliRunner, tmp_path: Path) -> None:
+    x = np.tile(np.arange(64, dtype=np.uint8), (64, 3)).reshape(64, 192)
+    Image.fromarray(x).save(tmp_path / "z.png")
+    sizes = {}
+    for level in ("0", "9"):
+        out = tmp_path / f"z{level}.png"
+        args = [
+            "apply",
+            str(tmp_path / "z.png"),
+            "-k",
+            "identity",
+            "--compress-level",
+            level,
+            "-o",
+            str(out),
+        ]
+        result = runner.invoke(app, args, env=ENV)
+        assert result.exit_code == 0, result.output
+        np.testing.assert_array_equal(_read(out), x)
+        sizes[level] = out.stat().st_size
+    assert sizes["9"] < sizes["0"]
+    bad = runner.invoke(
+        app,
+        ["apply", str(tmp_path / "z.png"), "-k", "identity", "--compress-level", "12"],
+        env=ENV,
+    )
+    assert bad.exit_code == 2

@@ -1,0 +1,31 @@
+"""The vocabulary of convcli's options, in one place, with no numpy.
+
+The command line builds its choices from these names without importing the
+numeric modules, so ``convcli --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+BORDERS: tuple[str, ...] = ("constant", "edge", "reflect", "symmetric", "wrap")
+"""Border modes, with ``numpy.pad``'s names and meaning."""
+
+BORDER_ALIASES: dict[str, str] = {"zero": "constant", "replicate": "edge"}
+"""Other names accepted for a border mode."""
+
+METHODS: tuple[str, ...] = ("auto", "direct", "separable", "fft")
+"""Values of ``conv2d(method=...)``."""
+
+RANGES: tuple[str, ...] = ("clip", "abs", "rescale")
+"""How float results become pixel values."""
+
+COMBINES: tuple[str, ...] = ("magnitude", "sum", "max", "stack")
+"""How the maps of a bank become one image; ``stack`` keeps them apart."""
+
+CHANNELS: tuple[str, ...] = ("keep", "gray", "rgb")
+"""What ``--channels`` may ask for."""
+
+ALPHA_MODES: tuple[str, ...] = ("carry", "premultiply")
+"""What ``--alpha`` may ask for."""
+
+LIKE_NAMES: tuple[str, ...] = ("opencv", "scipy", "pillow", "torch", "imagemagick")
+"""Libraries ``--like`` reproduces."""
