@@ -193,7 +193,7 @@ def find_imagemagick() -> tuple[str, str, str] | None:
 
 
 def make_input(path: Path) -> None:
-    """Write the 3840x2160 RGB test photo: coffee.png cropped to 16:9, LANCZOS-upscaled."""
+    """Write the WIDTH x HEIGHT RGB test photo: coffee.png cropped to 16:9, LANCZOS-resized."""
     with Image.open(SOURCE) as im:
         rgb = im.convert("RGB")
     w, h = rgb.size
@@ -589,7 +589,12 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="the Markdown report"
     )
+    parser.add_argument(
+        "--size", default="3840x2160", help="WxH of the test photo (3840x2160)"
+    )
     args = parser.parse_args()
+    global WIDTH, HEIGHT  # the test photo's size, read by the helpers
+    WIDTH, HEIGHT = (int(n) for n in args.size.lower().split("x"))
     started = time.perf_counter()
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     load_before = os.getloadavg()
@@ -707,7 +712,7 @@ def main() -> None:
     table = md_table(header, rows)
 
     lines = [
-        "# convcli apply, end to end: Sobel on a 3840x2160 RGB PNG",
+        f"# convcli apply, end to end: Sobel on a {WIDTH}x{HEIGHT} RGB PNG",
         "",
         f"- command: `{shlex.join(['.venv/bin/python', 'bench/bench_apply.py', *sys.argv[1:]])}`",
         f"- date: {date}; wall time of the run: {time.perf_counter() - started:.0f} s "

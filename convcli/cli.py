@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -304,7 +305,6 @@ def apply(
     input is never overwritten. Defaults: padding same, border reflect, so
     the image keeps its size and its edges do not darken.
     """
-    from convcli import render
     from convcli.images import load as load_image
     from convcli.images import montage as write_montage
     from convcli.kernels import load_kernel
@@ -350,8 +350,10 @@ def apply(
             ]
             write_montage(montage, tiles)
     if as_json:
-        render.print_json(json.dumps(_result_json(results), indent=2))
+        sys.stdout.write(json.dumps(_result_json(results), indent=2) + "\n")
         return
+    from convcli import render  # rich, only for the tables
+
     for result in results:
         render.console.print(render.apply_table(result, explain=explain))
     if montage is not None:
