@@ -224,6 +224,17 @@ LIKES: dict[str, str] = {
 """What ``--like NAME`` reproduces, for the README and ``--help``."""
 
 
+# Per library: border, flip, and where even kernels put the larger half of the
+# padding ("larger": before, as an anchor at k//2; "same": after, as TF's SAME).
+_LIKE_SETTINGS: dict[str, tuple[str, bool, str]] = {
+    "opencv": ("reflect", False, "larger"),
+    "scipy": ("symmetric", False, "larger"),
+    "imagemagick": ("edge", True, "larger"),
+    "pillow": ("edge", False, "same"),
+    "torch": ("constant", False, "same"),
+}
+
+
 def like(
     name: str, kernel: Kernel, options: ApplyOptions
 ) -> tuple[Kernel, ApplyOptions]:
@@ -246,42 +257,21 @@ def like(
         (dh * (kh - 1) - (dh * (kh - 1)) // 2, (dh * (kh - 1)) // 2),
         (dw * (kw - 1) - (dw * (kw - 1)) // 2, (dw * (kw - 1)) // 2),
     )
-    if name == "opencv":
-        changes: dict[str, Any] = {
-            "border": "reflect",
-            "flip": False,
-            "padding": larger_first,
-            "range": "clip",
-        }
-    elif name == "scipy":
-        changes = {
-            "border": "symmetric",
-            "flip": False,
-            "padding": larger_first,
-            "range": "clip",
-        }
-    elif name == "imagemagick":
-        changes = {
-            "border": "edge",
-            "flip": True,
-            "padding": larger_first,
-            "range": "clip",
-        }
-    elif name == "pillow":
+    border, flip, anchor = _LIKE_SETTINGS[name]
+    if name == "pillow":
+        # Pillow's first kernel row multiplies the row below, and it divides by the sum.
         weights = weights[..., ::-1, :]
         total = weights.sum(axis=(-2, -1), keepdims=True)
         weights = np.where(
             total != 0, weights / np.where(total == 0, 1, total), weights
         )
-        changes = {"border": "edge", "flip": False, "padding": "same", "range": "clip"}
-    else:
-        changes = {
-            "border": "constant",
-            "cval": 0.0,
-            "flip": False,
-            "padding": "same",
-            "range": "clip",
-        }
+    changes: dict[str, Any] = {
+        "border": border,
+        "cval": 0.0,
+        "flip": flip,
+        "padding": larger_first if anchor == "larger" else "same",
+        "range": "clip",
+    }
     new_kernel = dataclasses.replace(kernel, weights=np.ascontiguousarray(weights))
     return new_kernel, dataclasses.replace(options, **changes)
 
