@@ -1447,3 +1447,120 @@ def conv2d(
     if call.bias is not None:
         out += call.bias
     return out[:, :, 0] if call.squeeze else out
+
+
+# ---------------------------------------------------------------------------
+# Trace: every output value of a small convolution, step by step
+
+TRACE_MAX_SIDE = 16
+"""Largest input side (per channel) `trace_steps` explains."""
+
+TRACE_MAX_STEPS = 512
+"""Most output values (all filters) `trace_steps` explains."""
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One output value: the window it saw, the products, their sum, the value.
+
+    ``window`` and ``products`` are nested lists (C x kh x kw) of the padded
+    input under the (dilated) kernel and of window times weights; ``sum`` adds
+    every product; ``value`` is ``sum`` plus the filter's bias. The fields are
+    the keys of ``convcli trace --json``.
+    """
+
+    filter: int
+    row: int
+    col: int
+    window: list[list[list[float]]]
+    products: list[list[list[float]]]
+    sum: float
+    value: float
+
+
+def trace_steps(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    border: str = "constant",
+    cval: float = 0.0,
+    flip: bool = False,
+) -> list[TraceStep]:
+    """Return one `TraceStep` per output value of `conv2d`, filter by filter, row by row.
+
+    Takes `conv2d`'s arguments and checks them the same way; the padded input
+    is built by the same gathering code, and each ``value`` equals `conv2d`'s
+    output (computed in float64). ``w`` is applied unflipped (cross-correlation)
+    unless ``flip=True``. For inputs up to `TRACE_MAX_SIDE` per side and
+    `TRACE_MAX_STEPS` output values: a trace is for reading.
+
+    Examples
+    --------
+    >>> window = [[4, 0, 0], [0, 0, 0], [0, 0, -4]]
+    >>> step = trace_steps(window, [[0, 0, 0], [0, 1, 1], [0, 1, 2]])[0]
+    >>> step.sum, step.products[0][2]
+    (-8.0, [0.0, 0.0, -8.0])
+    """
+    xa = np.asarray(x, dtype=np.float64)
+    call = _check_call(xa, w, bias, stride, padding, dilation, border, cval, flip)
+    g = call.geometry
+    height, width, channels = g.in_shape
+    if max(height, width) > TRACE_MAX_SIDE:
+        msg = (
+            f"a trace shows inputs up to {TRACE_MAX_SIDE}x{TRACE_MAX_SIDE} per channel; "
+            f"got {height}x{width} (use `convcli apply` for images)"
+        )
+        raise ShapeError(msg)
+    depth = call.n_maps
+    out_h, out_w = g.out_shape
+    if depth * out_h * out_w > TRACE_MAX_STEPS:
+        msg = (
+            f"a trace shows at most {TRACE_MAX_STEPS} steps; this one has "
+            f"{depth} x {out_h} x {out_w} = {depth * out_h * out_w} "
+            "(use a smaller input, a larger stride, or `convcli apply`)"
+        )
+        raise ShapeError(msg)
+    padded = np.empty(
+        ((out_h - 1) * g.stride[0] + g.extent[0], g.padded_width, channels)
+    )
+    _Gatherer(call.x.astype(np.float64), g).fill(0, padded)
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
+    # Weights as (maps, C, kh, kw): a 2-D kernel filters each channel on its own.
+    channel_of: list[int | None]
+    if call.bank:
+        weights = call.w.astype(np.float64)
+        channel_of = [None] * depth
+    else:
+        weights = np.broadcast_to(call.w.astype(np.float64), (depth, 1, kh, kw))
+        channel_of = list(range(depth))
+    biases = call.bias.astype(np.float64) if call.bias is not None else np.zeros(depth)
+    steps = []
+    for d in range(depth):
+        for i in range(out_h):
+            for j in range(out_w):
+                win = padded[
+                    i * sh : i * sh + g.extent[0] : dh,
+                    j * sw : j * sw + g.extent[1] : dw,
+                ]
+                win = win.transpose(2, 0, 1)  # (C, kh, kw)
+                c = channel_of[d]
+                if c is not None:
+                    win = win[c : c + 1]
+                prods = win * weights[d]
+                total = float(prods.sum())
+                steps.append(
+                    TraceStep(
+                        d,
+                        i,
+                        j,
+                        win.tolist(),
+                        prods.tolist(),
+                        total,
+                        total + float(biases[d]),
+                    )
+                )
+    return steps
