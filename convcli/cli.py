@@ -328,11 +328,11 @@ def apply(
             alpha=alpha.value,
         )
         kernels = [load_kernel(spec) for spec in kernel]
-        if out is not None and len(images) * len(kernels) > 1 and out.suffix:
-            if not out.is_dir():
-                msg = f"{out}: -o names one file, but there are {len(images) * len(kernels)} outputs; give a folder"
-                raise ValueError(msg)
-        if out is not None and (out.suffix == "" or len(images) * len(kernels) > 1):
+        n_outputs = len(images) * len(kernels)
+        if out is not None and n_outputs > 1 and out.suffix and not out.is_dir():
+            msg = f"{out}: -o names one file, but there are {n_outputs} outputs; give a folder"
+            raise ValueError(msg)
+        if out is not None and (out.suffix == "" or n_outputs > 1):
             out.mkdir(parents=True, exist_ok=True)
         pairs = [(k, options) for k in kernels]
         if like_library is not None:

@@ -7,6 +7,7 @@ library values and print nothing on their own, except `error`.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console, Group
@@ -14,7 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from convcli.kernels import GENERATORS, Kernel
-from convcli.pipeline import ApplyResult
+
+if TYPE_CHECKING:
+    from convcli.pipeline import ApplyResult  # only a type: Pillow stays unloaded
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
