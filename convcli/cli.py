@@ -26,6 +26,7 @@ from convcli.names import (
 )
 
 if TYPE_CHECKING:
+    from convcli.core import Trace
     from convcli.kernels import Kernel
     from convcli.pipeline import ApplyResult
 
@@ -361,6 +362,196 @@ def apply(
             f"montage of {sum(len(r.outputs) for r in results)} outputs: {montage}",
             markup=False,
         )
+
+
+def _numbers(text: str, what: str) -> list[float]:
+    """Read ``1`` or ``1,0,-0.5``."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        msg = f"--{what} must be numbers separated by commas; got {text!r}"
+        raise ValueError(msg) from None
+
+
+def _only(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3):
+        msg = f"--only must be ROW,COL or ROW,COL,FILTER (whole numbers); got {text!r}"
+        raise ValueError(msg)
+    row, col, d = (*numbers, 0) if len(numbers) == 2 else numbers
+    return row, col, d
+
+
+@app.command()
+def trace(
+    matrix: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="MATRIX",
+            help="The input: a matrix file (kernel formats; blank lines between "
+            "channels) or inline numbers '1,2;3,4' ('|' between channels).",
+        ),
+    ] = None,
+    kernel: Annotated[
+        str | None,
+        typer.Option(
+            "--kernel", "-k", help="A kernel: NAME[:params], a file or a matrix."
+        ),
+    ] = None,
+    stride: Annotated[
+        str | None, typer.Option(help="Step between windows: N or ROWS,COLS [1].")
+    ] = None,
+    padding: Annotated[
+        str | None,
+        typer.Option(help="N or ROWS,COLS, same or valid [0, as a CNN layer]."),
+    ] = None,
+    dilation: Annotated[
+        str | None, typer.Option(help="Spacing between taps: N or ROWS,COLS [1].")
+    ] = None,
+    border: Annotated[
+        Border | None, typer.Option(help="What the padding holds [constant].")
+    ] = None,
+    cval: Annotated[float, typer.Option(help="Value of constant padding.")] = 0.0,
+    bias: Annotated[
+        str | None,
+        typer.Option(help="One value, or one per filter: '1,0' [the kernel's own]."),
+    ] = None,
+    flip: Annotated[
+        bool,
+        typer.Option(
+            "--flip", help="Rotate the kernel 180 degrees (true convolution)."
+        ),
+    ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(metavar="ROW,COL[,FILTER]", help="Show this one step."),
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="Show the header and the result only.")
+    ] = False,
+    demo: Annotated[
+        str | None,
+        typer.Option(help="A worked example (see --list-demos); options override it."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="New random values for --demo cs231n.")
+    ] = None,
+    list_demos: Annotated[
+        bool, typer.Option("--list-demos", help="List the demos and exit.")
+    ] = False,
+    gif: Annotated[
+        Path | None,
+        typer.Option(metavar="OUT.gif", help="Also write the steps as an animation."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only a JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Show a convolution step by step: each window, its products, sum, bias, output.
+
+    For a small input (at most 16x16 per channel): give it with -i and a
+    kernel with -k, or start from a --demo (cs231n is the classic). A bank
+    kernel gives one output map per filter. Defaults are a CNN layer's:
+    padding 0, stride 1, zeros around the border.
+    """
+    from convcli import render
+    from convcli.core import trace as make_trace
+    from convcli.demos import DEMOS, load_demo
+    from convcli.kernels import load_kernel, load_matrix
+
+    if list_demos:
+        table = render.demo_table(DEMOS)
+        render.console.print(table)
+        return
+    with user_errors():
+        title, lesson, notes = "", "", tuple[str, ...]()
+        if demo is not None:
+            chosen = load_demo(demo, seed)
+            x, w, b = chosen.x, chosen.w, chosen.bias
+            options = dict(chosen.options)
+            title, lesson = chosen.title, chosen.lesson
+        elif seed is not None:
+            msg = "--seed goes with --demo cs231n"
+            raise ValueError(msg)
+        else:
+            if matrix is None or kernel is None:
+                msg = "give an input with -i and a kernel with -k, or a --demo (see --list-demos)"
+                raise ValueError(msg)
+            options = {}
+        if matrix is not None:
+            x = load_matrix(matrix)
+        if kernel is not None:
+            k = load_kernel(kernel)
+            w, b = k.weights, k.bias
+            if k.is_bank and k.combine != "stack":
+                notes = (
+                    f"{k.name} is a bank of {k.weights.shape[0]} filters: `convcli apply` "
+                    f"combines their maps ({k.combine}); a trace shows each map.",
+                )
+        if bias is not None:
+            b = tuple(_numbers(bias, "bias"))
+        for name, given, read in [
+            ("stride", stride, _pair),
+            ("padding", padding, lambda text, _: _padding(text)),
+            ("dilation", dilation, _pair),
+        ]:
+            if given is not None:
+                options[name] = read(given, name)
+        if border is not None:
+            options["border"] = border.value
+        t = make_trace(
+            x,
+            w,
+            (b[0] if len(b) == 1 else b) if b else None,
+            cval=cval,
+            flip=flip,
+            **options,
+        )
+        indices = range(len(t.steps))
+        if only is not None:
+            first = _step_index(t, *_only(only))
+            indices = range(first, first + 1)
+        if gif is not None:
+            from convcli.images import save_trace_gif
+
+            save_trace_gif(gif, t, title=title)
+    if as_json:
+        doc = t.to_json()
+        if only is not None:
+            doc["steps"] = [doc["steps"][i] for i in indices]
+        render.print_json(json.dumps(doc, indent=2))
+        return
+    show = render.console.print
+    show(
+        render.trace_header(t, title=title, lesson=lesson, notes=notes), soft_wrap=True
+    )
+    if not summary:
+        for i in indices:
+            show()
+            show(render.trace_step(t, i), soft_wrap=True)
+    if only is None:
+        show()
+        show(render.trace_summary(t), soft_wrap=True)
+    if gif is not None:
+        show(f"animation of {len(t.steps)} steps: {gif}", markup=False)
+
+
+def _step_index(t: Trace, row: int, col: int, d: int) -> int:
+    """Return the index of the step at output (row, col) of filter d."""
+    depth, out_h, out_w = t.output.shape
+    if not (0 <= row < out_h and 0 <= col < out_w and 0 <= d < depth):
+        msg = (
+            f"--only {row},{col},{d} is outside the output: rows 0-{out_h - 1}, "
+            f"cols 0-{out_w - 1}, filters 0-{depth - 1}"
+        )
+        raise ValueError(msg)
+    return int((d * out_h + row) * out_w + col)
 
 
 def main() -> None:

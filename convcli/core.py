@@ -1566,6 +1566,14 @@ class Trace:
             c0, c0 + dw * (kw - 1) + 1, dw
         )
 
+    def terms(self, step: TraceStep, channel: int) -> str:
+        """Return ``a*b+...=sum`` for one channel of a step (index into its window)."""
+        return product_terms(
+            step.window[channel],
+            self.weights[step.filter, channel].tolist(),
+            step.channel_sums[channel],
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Return the document ``convcli trace --json`` prints."""
         top, bottom, left, right = self.padding
@@ -1707,3 +1715,73 @@ def trace_steps(
     (-8.0, [0.0, 0.0, -8.0])
     """
     return trace(x, w, bias, **options).steps
+
+
+def format_number(v: float) -> str:
+    """Write a number short, as a trace shows it: ``4``, ``-0.5``, ``0.3333``.
+
+    Whole numbers lose their ``.0``; others keep 4 significant digits; minus
+    zero is ``0``.
+
+    Examples
+    --------
+    >>> [format_number(v) for v in (4.0, -0.0, 0.1 * 0.2, 1 / 3, -12.5, 2e9)]
+    ['4', '0', '0.02', '0.3333', '-12.5', '2000000000']
+    """
+    if v == 0:
+        return "0"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def product_terms(
+    window: Sequence[Sequence[float]], weights: Sequence[Sequence[float]], total: float
+) -> str:
+    """Write one window times one kernel slice as the spec's worked example does.
+
+    Terms ``window*weight`` row by row, joined by ``+``, then ``=`` and
+    ``total`` (the sum of the products), every number as `format_number`
+    writes it.
+
+    Examples
+    --------
+    >>> window = [[4, 0, 0], [0, 0, 0], [0, 0, -4]]
+    >>> product_terms(window, [[0, 0, 0], [0, 1, 1], [0, 1, 2]], -8)
+    '4*0+0*0+0*0+0*0+0*1+0*1+0*0+0*1+-4*2=-8'
+    """
+    terms = "+".join(
+        f"{format_number(a)}*{format_number(b)}"
+        for wrow, krow in zip(window, weights, strict=True)
+        for a, b in zip(wrow, krow, strict=True)
+    )
+    return f"{terms}={format_number(total)}"
+
+
+def size_formula(
+    n: int, k: int, *, stride: int, before: int, after: int, dilation: int = 1
+) -> tuple[str, int]:
+    """Write one axis's output size as the CNN course formula ``(n - k + 2p)/s + 1``.
+
+    Returns the formula with the numbers filled in and its result, and
+    ``floor(...)`` around the division when the stride does not divide
+    evenly. A dilated kernel counts its span ``d*(k-1)+1``; unequal padding
+    is written ``before+after``.
+
+    Examples
+    --------
+    >>> size_formula(5, 3, stride=2, before=1, after=1)
+    ('(5 - 3 + 2*1)/2 + 1 = 3', 3)
+    >>> size_formula(6, 3, stride=2, before=0, after=0)
+    ('floor((6 - 3 + 2*0)/2) + 1 = 2', 2)
+    >>> size_formula(7, 3, stride=1, before=0, after=1, dilation=2)
+    ('(7 - (2*(3-1)+1) + 0+1)/1 + 1 = 4', 4)
+    """
+    span = f"({dilation}*({k}-1)+1)" if dilation > 1 else f"{k}"
+    pads = f"2*{before}" if before == after else f"{before}+{after}"
+    inner = f"({n} - {span} + {pads})/{stride}"
+    numerator = n + before + after - dilation * (k - 1) - 1
+    result = numerator // stride + 1
+    if numerator % stride:
+        inner = f"floor({inner})"
+    return f"{inner} + 1 = {result}", result

@@ -535,13 +535,13 @@ _IMAGEMAGICK = re.compile(
 )
 
 
-def parse_inline(spec: str) -> Kernel:
+def parse_inline(spec: str, what: str = "inline kernel") -> Kernel:
     """Read ``"0,-1,0;-1,5,-1;0,-1,0"`` (rows by ``;``) or an ImageMagick string.
 
     ImageMagick's ``"WxH[+X+Y]: v v v ..."`` lists W*H values row by row; its
     ``nan`` (a position outside the neighbourhood) reads as 0. The origin
     ``+X+Y`` is accepted only at the centre, where convcli's windows are
-    anchored with ``padding="same"``.
+    anchored with ``padding="same"``. ``what`` starts each error message.
     """
     magick = _IMAGEMAGICK.match(spec)
     if magick:
@@ -551,13 +551,13 @@ def parse_inline(spec: str) -> Kernel:
     for i, row in enumerate(rows, start=1):
         tokens = [t for _, t in _split_values(row)]
         if not tokens:
-            msg = f"inline kernel {spec!r}: row {i} is empty"
+            msg = f"{what} {spec!r}: row {i} is empty"
             raise KernelError(msg)
-        values.append([_number(t, f"inline kernel row {i}") for t in tokens])
+        values.append([_number(t, f"{what} row {i}") for t in tokens])
     width = len(values[0])
     for i, row_values in enumerate(values, start=1):
         if len(row_values) != width:
-            msg = f"inline kernel {spec!r}: row {i} has {len(row_values)} values, expected {width}"
+            msg = f"{what} {spec!r}: row {i} has {len(row_values)} values, expected {width}"
             raise KernelError(msg)
     return Kernel(
         name="inline", weights=np.array(values, dtype=np.float64), source="inline"
@@ -586,6 +586,63 @@ def _parse_imagemagick(spec: str, match: re.Match[str]) -> Kernel:
     numbers = [0.0 if t.lower() == "nan" else _number(t, where) for t in tokens]
     weights = np.array(numbers, dtype=np.float64).reshape(height, width)
     return Kernel(name="inline", weights=weights, source="imagemagick")
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+
+
+def load_matrix(spec: str | os.PathLike[str]) -> FloatArray:
+    """Read a small input matrix, as ``convcli trace -i`` takes it.
+
+    A file in the kernel formats (``.txt``, ``.csv``, ``.json``, ``.npy``;
+    in text, blank lines separate channel slices), or an inline matrix:
+    rows by ``;``, values by ``,`` or spaces, channel slices by ``|``.
+
+    Returns
+    -------
+    ndarray of float64
+        (H, W) for one channel, (H, W, C) for several.
+
+    Examples
+    --------
+    >>> load_matrix("1 2; 3 4").tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    >>> load_matrix("1 2; 3 4 | 5 6; 7 8").shape
+    (2, 2, 2)
+    """
+    text = str(spec).strip()
+    path = Path(text)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        msg = (
+            f"{text}: -i takes a small matrix (a text, .csv, .json or .npy file, or "
+            "numbers like '1,2;3,4'), not an image; use `convcli apply` for images"
+        )
+        raise KernelError(msg)
+    if isinstance(spec, os.PathLike) or path.is_file():
+        weights = read_kernel_file(path).weights
+        if weights.ndim == 2:
+            return weights
+        if weights.shape[0] > 1:
+            msg = (
+                f"{text}: an input matrix has no '---' filters (found "
+                f"{weights.shape[0]}); separate its channels with blank lines"
+            )
+            raise KernelError(msg)
+        return np.ascontiguousarray(weights[0].transpose(1, 2, 0))
+    if not text or os.sep in text or path.suffix.lower() in SUFFIXES:
+        msg = f"{text or repr(text)}: no such matrix file"
+        raise KernelError(msg)
+    slices = [parse_inline(part, "input matrix").weights for part in text.split("|")]
+    for c, piece in enumerate(slices[1:], start=2):
+        if piece.shape != slices[0].shape:
+            msg = (
+                f"input matrix {text!r}: channel {c} is {piece.shape[0]}x{piece.shape[1]}, "
+                f"expected {slices[0].shape[0]}x{slices[0].shape[1]} like channel 1"
+            )
+            raise KernelError(msg)
+    if len(slices) == 1:
+        return slices[0]
+    return np.stack(slices, axis=2)
 
 
 # ---------------------------------------------------------------------------
