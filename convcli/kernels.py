@@ -500,6 +500,18 @@ def parse_npy(path: Path) -> Kernel:
     )
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` names a file; False for text no file could have as a name.
+
+    An inline matrix longer than the system's name limit makes ``is_file``
+    raise ``OSError`` (ENAMETOOLONG) instead of answering.
+    """
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def read_kernel_file(path: str | os.PathLike[str]) -> Kernel:
     """Read a kernel file by its ending: ``.json``, ``.npy``, else the text format."""
     p = Path(path)
@@ -618,7 +630,7 @@ def load_matrix(spec: str | os.PathLike[str]) -> FloatArray:
             "numbers like '1,2;3,4'), not an image; use `convcli apply` for images"
         )
         raise KernelError(msg)
-    if isinstance(spec, os.PathLike) or path.is_file():
+    if isinstance(spec, os.PathLike) or _is_file(path):
         weights = read_kernel_file(path).weights
         if weights.ndim == 2:
             return weights
@@ -942,7 +954,7 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
         )
         raise KernelError(msg)
     path = Path(text)
-    if path.is_file():
+    if _is_file(path):
         return read_kernel_file(path)
     numeric = re.fullmatch(r"[\d\s,;./+eE-]+", text) is not None  # 1/9 is a fraction
     looks_like_path = path.suffix.lower() in SUFFIXES or (

@@ -449,3 +449,10 @@ def test_list_kernels_has_the_generators() -> None:
     assert set(GENERATORS) <= names
     for name in names:
         assert re.fullmatch(r"[a-z0-9_]+", name), name
+
+
+def test_issue_5_inline_matrix_longer_than_a_file_name() -> None:
+    # Path.is_file raises ENAMETOOLONG for text over the name limit (255 bytes)
+    spec = ";".join([",".join(["1"] * 15)] * 15)
+    assert len(spec) > 255
+    assert load_kernel(spec).weights.shape == (15, 15)
