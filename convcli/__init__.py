@@ -16,7 +16,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from convcli.core import Explanation, conv2d, explain, output_size
+    from convcli.core import (
+        Explanation,
+        Trace,
+        TraceStep,
+        conv2d,
+        explain,
+        output_size,
+        trace,
+    )
     from convcli.errors import ConvcliError, KernelError, ShapeError
     from convcli.kernels import Kernel, list_kernels, load_kernel
     from convcli.names import BORDERS, METHODS
@@ -34,6 +42,9 @@ _HOMES = {
     "conv2d": "convcli.core",
     "explain": "convcli.core",
     "output_size": "convcli.core",
+    "Trace": "convcli.core",
+    "TraceStep": "convcli.core",
+    "trace": "convcli.core",
     "Kernel": "convcli.kernels",
     "list_kernels": "convcli.kernels",
     "load_kernel": "convcli.kernels",
@@ -47,12 +58,15 @@ __all__ = [
     "Kernel",
     "KernelError",
     "ShapeError",
+    "Trace",
+    "TraceStep",
     "__version__",
     "conv2d",
     "explain",
     "list_kernels",
     "load_kernel",
     "output_size",
+    "trace",
 ]
 
 

@@ -401,18 +401,25 @@ def trace(
     kernel: Annotated[
         str | None,
         typer.Option(
-            "--kernel", "-k", help="A kernel: NAME[:params], a file or a matrix."
+            "--kernel",
+            "-k",
+            metavar="SPEC",
+            help="A kernel: NAME[:params], a file or a matrix.",
         ),
     ] = None,
     stride: Annotated[
-        str | None, typer.Option(help="Step between windows: N or ROWS,COLS [1].")
+        str | None,
+        typer.Option(metavar="S", help="Step between windows: N or ROWS,COLS [1]."),
     ] = None,
     padding: Annotated[
         str | None,
-        typer.Option(help="N or ROWS,COLS, same or valid [0, as a CNN layer]."),
+        typer.Option(
+            metavar="P", help="N or ROWS,COLS, same or valid [0, as a CNN layer]."
+        ),
     ] = None,
     dilation: Annotated[
-        str | None, typer.Option(help="Spacing between taps: N or ROWS,COLS [1].")
+        str | None,
+        typer.Option(metavar="D", help="Spacing between taps: N or ROWS,COLS [1]."),
     ] = None,
     border: Annotated[
         Border | None, typer.Option(help="What the padding holds [constant].")
@@ -420,7 +427,9 @@ def trace(
     cval: Annotated[float, typer.Option(help="Value of constant padding.")] = 0.0,
     bias: Annotated[
         str | None,
-        typer.Option(help="One value, or one per filter: '1,0' [the kernel's own]."),
+        typer.Option(
+            metavar="B", help="One value, or one per filter: '1,0' [the kernel's own]."
+        ),
     ] = None,
     flip: Annotated[
         bool,
@@ -437,10 +446,14 @@ def trace(
     ] = False,
     demo: Annotated[
         str | None,
-        typer.Option(help="A worked example (see --list-demos); options override it."),
+        typer.Option(
+            metavar="NAME",
+            help="A worked example (see --list-demos); options override it.",
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="New random values for --demo cs231n.")
+        int | None,
+        typer.Option(metavar="N", help="New random values for --demo cs231n."),
     ] = None,
     list_demos: Annotated[
         bool, typer.Option("--list-demos", help="List the demos and exit.")

@@ -7,6 +7,7 @@ library values and print nothing on their own, except `error`.
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -341,7 +342,7 @@ def trace_header(
     if title:
         lines.append(Text(f"convcli trace: {title}", style="bold"))
     if lesson:
-        lines.append(Text(lesson, style="italic"))
+        lines.extend(Text(part, style="italic") for part in textwrap.wrap(lesson, 88))
     if lines:
         lines.append(Text())
 
@@ -361,7 +362,7 @@ def trace_header(
     if t.groups > 1:
         shape = f"{kh} x {kw}, each on one input channel (depthwise: groups {t.groups})"
     else:
-        shape = f"each {kh} x {kw} x {channels}  (kh x kw x C)"
+        shape = f"each {channels} x {kh} x {kw}  (C x kh x kw)"
     row("filters", f"{count} {names}, {shape}")
     if any(t.bias):
         row(
@@ -474,6 +475,8 @@ def trace_step(t: Trace, index: int) -> Text:
             )
         )
         lines.append(Text(t.terms(step, i)))
+    if len(t.channels_of(d)) > 1:
+        lines.append(Text())
     sums = [format_number(s) for s in step.channel_sums]
     total = " + ".join(sums)
     if step.bias or len(sums) > 1:
@@ -519,7 +522,7 @@ def trace_summary(t: Trace) -> Group:
     table.add_row("padded x", f"{rows} x {cols} x {channels}", str(t.padded.size))
     table.add_row(
         "weights w",
-        f"{depth} x {kh} x {kw} x {t.weights.shape[1]}  (D x kh x kw x C)",
+        f"{depth} x {t.weights.shape[1]} x {kh} x {kw}  (D x C x kh x kw)",
         str(t.weights.size),
     )
     table.add_row("bias b", f"{depth}", str(t.bias.size))
