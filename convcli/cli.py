@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from convcli.names import (
 if TYPE_CHECKING:
     from convcli.core import Trace
     from convcli.kernels import Kernel
-    from convcli.pipeline import ApplyResult
+    from convcli.pipeline import ApplyOptions, ApplyResult
 
 # numpy, Pillow and rich are imported inside the commands that need them, so
 # that `convcli --help` and `convcli --version` start fast.
@@ -207,97 +208,146 @@ def _result_json(results: list[ApplyResult]) -> dict[str, Any]:
     return {"inputs": list(inputs.values())}
 
 
+# The options `apply` and `batch` share, spelled once.
+KernelSpecs = Annotated[
+    list[str],
+    typer.Option(
+        "--kernel",
+        "-k",
+        metavar="SPEC",
+        help="A kernel: NAME[:params], a file or a matrix; repeatable.",
+    ),
+]
+StrideOpt = Annotated[str, typer.Option(help="Step between windows: N or ROWS,COLS.")]
+PaddingOpt = Annotated[
+    str, typer.Option(help="same (keep the size), valid (none), N or ROWS,COLS.")
+]
+DilationOpt = Annotated[str, typer.Option(help="Spacing between taps: N or ROWS,COLS.")]
+BorderOpt = Annotated[Border, typer.Option(help="What the padding holds.")]
+CvalOpt = Annotated[float, typer.Option(help="Value of constant padding.")]
+FlipOpt = Annotated[
+    bool,
+    typer.Option("--flip", help="Rotate the kernel 180 degrees (true convolution)."),
+]
+RangeOpt = Annotated[
+    Range | None,
+    typer.Option("--range", help="Float result to pixels; default: the kernel's own."),
+]
+MethodOpt = Annotated[Method, typer.Option(help="How to compute.")]
+ChannelsOpt = Annotated[
+    Channels,
+    typer.Option(help="keep the image's channels, or convert to gray or rgb."),
+]
+FloatOpt = Annotated[
+    bool, typer.Option("--float", help="Write the raw float32 values as TIFF.")
+]
+QualityOpt = Annotated[
+    int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality.")
+]
+CompressOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        max=9,
+        help="PNG zlib level, 0-9 (default 1: fast, files ~14% larger than at 6).",
+    ),
+]
+MaxPixelsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Raise Pillow's decompression-bomb limit.")
+]
+AlphaOpt = Annotated[
+    Alpha,
+    typer.Option(
+        help="carry alpha through unfiltered, or filter colour premultiplied by "
+        "alpha so transparent pixels do not bleed in."
+    ),
+]
+LikeOpt = Annotated[
+    Like | None,
+    typer.Option(
+        "--like",
+        help="Reproduce a library's result for the same kernel: sets flip, "
+        "border, anchor and normalization as it does (overrides those flags).",
+    ),
+]
+
+
+def _apply_options(
+    stride: str,
+    padding: str,
+    dilation: str,
+    border: Border,
+    cval: float,
+    flip: bool,
+    value_range: Range | None,
+    method: Method,
+    channels: Channels,
+    float_output: bool,
+    quality: int | None,
+    compress_level: int | None,
+    max_pixels: int | None,
+    alpha: Alpha,
+) -> ApplyOptions:
+    """Check the shared options' syntax and return them as `ApplyOptions`."""
+    from convcli.pipeline import ApplyOptions
+
+    return ApplyOptions(
+        stride=_pair(stride, "stride"),
+        padding=_padding(padding),
+        dilation=_pair(dilation, "dilation"),
+        border=border.value,
+        cval=cval,
+        flip=flip,
+        method=method.value,
+        range=value_range.value if value_range else None,
+        channels=channels.value,
+        float_output=float_output,
+        quality=quality,
+        compress_level=compress_level,
+        max_pixels=max_pixels,
+        alpha=alpha.value,
+    )
+
+
 @app.command()
 def apply(
     images: Annotated[
         list[Path], typer.Argument(metavar="IMAGE...", help="Images to filter.")
     ],
-    kernel: Annotated[
-        list[str],
-        typer.Option(
-            "--kernel",
-            "-k",
-            help="A kernel: NAME[:params], a file or a matrix; repeatable.",
-        ),
-    ],
+    kernel: KernelSpecs,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out", "-o", help="Output file (one input, one output) or folder."
         ),
     ] = None,
-    stride: Annotated[
-        str, typer.Option(help="Step between windows: N or ROWS,COLS.")
-    ] = "1",
-    padding: Annotated[
-        str, typer.Option(help="same (keep the size), valid (none), N or ROWS,COLS.")
-    ] = "same",
-    dilation: Annotated[
-        str, typer.Option(help="Spacing between taps: N or ROWS,COLS.")
-    ] = "1",
-    border: Annotated[Border, typer.Option(help="What the padding holds.")] = _REFLECT,
-    cval: Annotated[float, typer.Option(help="Value of constant padding.")] = 0.0,
-    flip: Annotated[
-        bool,
-        typer.Option(
-            "--flip", help="Rotate the kernel 180 degrees (true convolution)."
-        ),
-    ] = False,
-    value_range: Annotated[
-        Range | None,
-        typer.Option(
-            "--range", help="Float result to pixels; default: the kernel's own."
-        ),
-    ] = None,
-    method: Annotated[Method, typer.Option(help="How to compute.")] = _AUTO,
-    channels: Annotated[
-        Channels,
-        typer.Option(help="keep the image's channels, or convert to gray or rgb."),
-    ] = _KEEP,
-    float_output: Annotated[
-        bool, typer.Option("--float", help="Write the raw float32 values as TIFF.")
-    ] = False,
-    quality: Annotated[
-        int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality.")
-    ] = None,
-    compress_level: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            max=9,
-            help="PNG zlib level, 0-9 (default 1: fast, files ~14% larger than at 6).",
-        ),
-    ] = None,
-    max_pixels: Annotated[
-        int | None, typer.Option(min=1, help="Raise Pillow's decompression-bomb limit.")
-    ] = None,
+    stride: StrideOpt = "1",
+    padding: PaddingOpt = "same",
+    dilation: DilationOpt = "1",
+    border: BorderOpt = _REFLECT,
+    cval: CvalOpt = 0.0,
+    flip: FlipOpt = False,
+    value_range: RangeOpt = None,
+    method: MethodOpt = _AUTO,
+    channels: ChannelsOpt = _KEEP,
+    float_output: FloatOpt = False,
+    quality: QualityOpt = None,
+    compress_level: CompressOpt = None,
+    max_pixels: MaxPixelsOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only a JSON document on stdout.")
     ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Say why each method was chosen.")
     ] = False,
-    alpha: Annotated[
-        Alpha,
-        typer.Option(
-            help="carry alpha through unfiltered, or filter colour premultiplied by "
-            "alpha so transparent pixels do not bleed in."
-        ),
-    ] = _CARRY,
+    alpha: AlphaOpt = _CARRY,
     montage: Annotated[
         Path | None,
         typer.Option(
             help="Also tile every output (a bank's feature maps, say) into one labelled image."
         ),
     ] = None,
-    like_library: Annotated[
-        Like | None,
-        typer.Option(
-            "--like",
-            help="Reproduce a library's result for the same kernel: sets flip, "
-            "border, anchor and normalization as it does (overrides those flags).",
-        ),
-    ] = None,
+    like_library: LikeOpt = None,
 ) -> None:
     """Filter each IMAGE with each KERNEL and write one output per pair.
 
@@ -309,24 +359,24 @@ def apply(
     from convcli.images import load as load_image
     from convcli.images import montage as write_montage
     from convcli.kernels import load_kernel
-    from convcli.pipeline import ApplyOptions, apply_one, like
+    from convcli.pipeline import apply_one, like
 
     with user_errors():
-        options = ApplyOptions(
-            stride=_pair(stride, "stride"),
-            padding=_padding(padding),
-            dilation=_pair(dilation, "dilation"),
-            border=border.value,
-            cval=cval,
-            flip=flip,
-            method=method.value,
-            range=value_range.value if value_range else None,
-            channels=channels.value,
-            float_output=float_output,
-            quality=quality,
-            compress_level=compress_level,
-            max_pixels=max_pixels,
-            alpha=alpha.value,
+        options = _apply_options(
+            stride,
+            padding,
+            dilation,
+            border,
+            cval,
+            flip,
+            value_range,
+            method,
+            channels,
+            float_output,
+            quality,
+            compress_level,
+            max_pixels,
+            alpha,
         )
         kernels = [load_kernel(spec) for spec in kernel]
         n_outputs = len(images) * len(kernels)
@@ -362,6 +412,169 @@ def apply(
             f"montage of {sum(len(r.outputs) for r in results)} outputs: {montage}",
             markup=False,
         )
+
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+@app.command()
+def batch(
+    in_dir: Annotated[Path, typer.Argument(help="The folder of images to filter.")],
+    kernel: KernelSpecs,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="OUT_DIR",
+            help="Where the outputs go (mirrored tree).",
+        ),
+    ],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Also the folders inside IN_DIR.")
+    ] = False,
+    glob_patterns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--glob",
+            metavar="PATTERN",
+            help="File names to take, e.g. '*.png'; repeatable [every image ending].",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Processes at once [the number of CPUs]."
+        ),
+    ] = None,
+    skip_existing: Annotated[
+        bool,
+        typer.Option("--skip-existing", help="Leave items whose outputs all exist."),
+    ] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first failed item.")
+    ] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Write a JSON line per item (paths, sizes, sha256)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only a JSON document on stdout.")
+    ] = False,
+    stride: StrideOpt = "1",
+    padding: PaddingOpt = "same",
+    dilation: DilationOpt = "1",
+    border: BorderOpt = _REFLECT,
+    cval: CvalOpt = 0.0,
+    flip: FlipOpt = False,
+    value_range: RangeOpt = None,
+    method: MethodOpt = _AUTO,
+    channels: ChannelsOpt = _KEEP,
+    float_output: FloatOpt = False,
+    quality: QualityOpt = None,
+    compress_level: CompressOpt = None,
+    max_pixels: MaxPixelsOpt = None,
+    alpha: AlphaOpt = _CARRY,
+    like_library: LikeOpt = None,
+) -> None:
+    """Filter every image in IN_DIR with each KERNEL, in parallel, into OUT_DIR.
+
+    The folder tree is mirrored under OUT_DIR, outputs named as `apply`
+    names them. A bad file is reported and the run goes on; exit code 1 if
+    any item failed, 130 if interrupted (Ctrl-C finishes the items running,
+    starts no more, and leaves no partial file). Inputs are never touched.
+    """
+    import os
+
+    from convcli import render
+    from convcli.batch import (
+        DEFAULT_GLOBS,
+        Interrupted,
+        Plan,
+        find_images,
+        manifest_line,
+        run,
+    )
+    from convcli.kernels import load_kernel
+    from convcli.pipeline import like
+
+    with user_errors():
+        options = _apply_options(
+            stride,
+            padding,
+            dilation,
+            border,
+            cval,
+            flip,
+            value_range,
+            method,
+            channels,
+            float_output,
+            quality,
+            compress_level,
+            max_pixels,
+            alpha,
+        )
+        kernels = [load_kernel(spec) for spec in kernel]
+        pairs = [(k, options) for k in kernels]
+        if like_library is not None:
+            pairs = [like(like_library.value, k, options) for k in kernels]
+        items = find_images(
+            in_dir, out, recursive=recursive, globs=glob_patterns or DEFAULT_GLOBS
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        log = _open_manifest(manifest) if manifest is not None else None
+    plan = Plan(tuple(pairs), skip_existing=skip_existing)
+    workers = jobs or os.cpu_count() or 1
+    start = time.perf_counter()
+    interrupted = False
+    with render.batch_progress(len(items), enabled=not as_json) as advance:
+
+        def on_item(result: Any) -> None:
+            advance(result)
+            if log is not None:
+                log.write(manifest_line(result, plan))
+                log.flush()
+
+        try:
+            results = run(
+                items, plan, jobs=workers, fail_fast=fail_fast, on_item=on_item
+            )
+        except Interrupted as stop:
+            results, interrupted = stop.results, True
+        finally:
+            if log is not None:
+                log.close()
+    seconds = time.perf_counter() - start
+    if as_json:
+        doc = {
+            "items": [r.to_json() for r in results],
+            "summary": render.batch_counts(results, len(items), seconds, interrupted),
+        }
+        render.print_json(json.dumps(doc, indent=2))
+    else:
+        render.console.print(
+            render.batch_table(results, len(items), seconds, interrupted)
+        )
+        failed = [r for r in results if r.status == "failed"]
+        for r in failed:
+            render.console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
+    if interrupted:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(code=EXIT_FAILED)
+
+
+def _open_manifest(path: Path) -> Any:
+    """Open the manifest for writing, one line per item as items end."""
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as err:
+        msg = f"{path}: cannot write the manifest: {err.strerror or err}"
+        raise ValueError(msg) from None
 
 
 def _numbers(text: str, what: str) -> list[float]:

@@ -29,3 +29,6 @@ ALPHA_MODES: tuple[str, ...] = ("carry", "premultiply")
 
 LIKE_NAMES: tuple[str, ...] = ("opencv", "scipy", "pillow", "torch", "imagemagick")
 """Libraries ``--like`` reproduces."""
+
+STATUSES = ("done", "skipped", "failed")
+"""What became of one item of ``convcli batch``."""

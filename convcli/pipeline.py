@@ -100,6 +100,28 @@ def output_path(
     return out
 
 
+def map_names(kernel: Kernel) -> list[str | None]:
+    """Return the name of each output one image gets: one per filter of a stacked bank."""
+    if not kernel.is_bank or kernel.combine != "stack":
+        return [None]
+    depth = kernel.weights.shape[0]
+    return list(kernel.filter_names or tuple(f"f{d}" for d in range(depth)))
+
+
+def planned_outputs(
+    image: Path, kernel: Kernel, options: ApplyOptions, out: Path | None
+) -> list[Path]:
+    """Return the paths `apply_one` writes for ``image``, before it runs."""
+    names = map_names(kernel)
+    suffix = ".tif" if options.float_output else None
+    return [
+        output_path(
+            image, kernel, out, filter_name=name, single=len(names) == 1, suffix=suffix
+        )
+        for name in names
+    ]
+
+
 def _kernel_tag(kernel: Kernel) -> str:
     """Return the kernel's part of a file name: its name and parameters, filename-safe."""
     params = "".join(f"-{k}{v:g}" for k, v in kernel.params.items() if v)

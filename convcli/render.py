@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console, Group
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from convcli.core import Trace, format_number, size_formula
 from convcli.kernels import GENERATORS, Kernel
+from convcli.names import STATUSES
 
 if TYPE_CHECKING:
+    from convcli.batch import ItemResult
     from convcli.pipeline import ApplyResult  # only a type: Pillow stays unloaded
 
 console = Console(highlight=False)
@@ -544,4 +556,78 @@ def demo_table(demos: dict[str, str]) -> Table:
     table.add_column("what it shows")
     for name, title in demos.items():
         table.add_row(name, title)
+    return table
+
+
+# ---------------------------------------------------------------------------
+# convcli batch: progress and summary
+
+
+@contextmanager
+def batch_progress(
+    total: int, *, enabled: bool = True
+) -> Iterator[Callable[[ItemResult], None]]:
+    """Yield a callback that advances a progress bar on stderr, if it is a terminal.
+
+    The bar shows the count, the rate and the time left; it is drawn only
+    when stderr is a terminal and ``enabled``, so pipes and logs stay clean.
+    """
+    if not (enabled and err_console.is_terminal):
+        yield lambda _: None
+        return
+    progress = Progress(
+        TextColumn("[bold]batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task("batch", total=total, rate="")
+    start = time.perf_counter()
+
+    def advance(_: ItemResult) -> None:
+        progress.advance(task)
+        done = progress.tasks[0].completed
+        elapsed = time.perf_counter() - start
+        progress.update(task, rate=f"{done / elapsed:.1f} images/s" if elapsed else "")
+
+    with progress:
+        yield advance
+
+
+def batch_counts(
+    results: list[ItemResult], total: int, seconds: float, interrupted: bool
+) -> dict[str, Any]:
+    """Return the numbers of a run: items by status, time, images per second."""
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
+    return {
+        "items": total,
+        **counts,
+        "not_started": total - len(results),
+        "seconds": round(seconds, 3),
+        "images_per_second": round(counts["done"] / seconds, 2) if seconds else 0.0,
+        "interrupted": interrupted,
+    }
+
+
+def batch_table(
+    results: list[ItemResult], total: int, seconds: float, interrupted: bool
+) -> Table:
+    """Return the summary of a run as a table."""
+    counts = batch_counts(results, total, seconds, interrupted)
+    title = "convcli batch" + (" (interrupted)" if interrupted else "")
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right")
+    table.add_row("done", str(counts["done"]))
+    table.add_row("skipped", str(counts["skipped"]))
+    table.add_row(
+        "failed", str(counts["failed"]), style="red" if counts["failed"] else ""
+    )
+    if counts["not_started"]:
+        table.add_row("not started", str(counts["not_started"]))
+    table.add_row("time", f"{seconds:.2f} s")
+    table.add_row("images/s", f"{counts['images_per_second']:.1f}")
     return table

@@ -1,0 +1,379 @@
+"""Whole folders: find the images, filter them in parallel, report every item.
+
+`find_images` lists the work, `run` does it on a process pool (or in this
+process for one job) and returns one `ItemResult` per input, in input order.
+Nothing here prints: progress is a callback, and the CLI draws it. A bad file
+becomes a failed item and the run goes on; outputs are written atomically by
+`convcli.images.save`, so an interrupted item leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convcli.errors import ConvcliError
+from convcli.images import FORMATS
+from convcli.kernels import Kernel
+from convcli.pipeline import ApplyOptions, apply_one, planned_outputs
+
+DEFAULT_GLOBS: tuple[str, ...] = tuple(f"*{ext}" for ext in FORMATS)
+"""What `find_images` takes without ``--glob``: every ending convcli reads (any case)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input image and where its outputs go."""
+
+    path: Path  # as found, under the input folder
+    relative: Path  # to the input folder; the outputs mirror it
+    out_dir: Path  # the folder its outputs go into
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What became of one input: ``done``, ``skipped`` or ``failed`` (with why)."""
+
+    input: Path
+    status: str
+    outputs: list[Path] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+    input_bytes: int = 0
+    output_bytes: list[int] = field(default_factory=list)
+    sha256: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return this result as a JSON-ready dict (paths as strings)."""
+        doc = asdict(self)
+        doc["input"] = str(self.input)
+        doc["outputs"] = [str(p) for p in self.outputs]
+        return doc
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run does to every item: each kernel with its options, the policy."""
+
+    pairs: tuple[tuple[Kernel, ApplyOptions], ...]
+    skip_existing: bool = False
+
+    def outputs(self, item: Item) -> list[Path]:
+        """Return every path the item's outputs take, kernel by kernel."""
+        return [
+            p
+            for kernel, options in self.pairs
+            for p in planned_outputs(item.path, kernel, options, item.out_dir)
+        ]
+
+
+# ---------------------------------------------------------------------------
+# Finding work
+
+
+def find_images(
+    in_dir: Path,
+    out_dir: Path,
+    *,
+    recursive: bool = False,
+    globs: Sequence[str] = DEFAULT_GLOBS,
+) -> list[Item]:
+    """List the images under ``in_dir`` whose names match a glob, sorted.
+
+    Hidden files and folders (names starting with ``.``) are left out, a
+    folder reached twice through symbolic links is walked once, and
+    ``out_dir`` is never searched when it lies inside ``in_dir``, so a run
+    does not feed on its own outputs. Globs match the file name, ignoring
+    case.
+
+    Raises
+    ------
+    ConvcliError
+        ``in_dir`` is not a folder, or ``out_dir`` is ``in_dir`` itself.
+    """
+    if not in_dir.is_dir():
+        msg = f"{in_dir}: not a folder"
+        raise ConvcliError(msg)
+    root = in_dir.resolve()
+    out_resolved = out_dir.resolve()
+    if out_resolved == root:
+        msg = f"{out_dir}: the output folder is the input folder; choose another -o"
+        raise ConvcliError(msg)
+    patterns = [g.lower() for g in globs]
+    found: list[Item] = []
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in _walk(in_dir, recursive):
+        stat = os.stat(folder)
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            dirs[:] = []
+            continue
+        seen.add(key)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and (Path(folder, d).resolve() != out_resolved)
+        )
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            if not any(fnmatch.fnmatchcase(name.lower(), p) for p in patterns):
+                continue
+            path = Path(folder, name)
+            if not path.is_file():
+                continue  # a broken link or a special file
+            relative = path.relative_to(in_dir)
+            found.append(Item(path, relative, out_dir / relative.parent))
+    return found
+
+
+def _walk(in_dir: Path, recursive: bool) -> Iterator[tuple[str, list[str], list[str]]]:
+    for folder, dirs, files in os.walk(in_dir, followlinks=True):
+        yield folder, dirs, files
+        if not recursive:
+            dirs[:] = []
+            return
+
+
+# ---------------------------------------------------------------------------
+# Doing it
+
+
+_worker_plan: list[Plan] = []
+
+
+def _init_worker(plan: Plan) -> None:
+    """Keep the plan (kernels loaded once per worker); leave Ctrl-C to the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_plan[:] = [plan]
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def process_item(item: Item, plan: Plan) -> ItemResult:
+    """Filter one image with every kernel; a failure is a result, not an exception."""
+    t0 = time.perf_counter()
+    try:
+        size = item.path.stat().st_size
+    except OSError as err:
+        return ItemResult(item.path, "failed", error=f"{item.path}: {err.strerror}")
+    planned = plan.outputs(item)
+    if plan.skip_existing and all(p.is_file() for p in planned):
+        return ItemResult(
+            item.path,
+            "skipped",
+            outputs=planned,
+            input_bytes=size,
+            output_bytes=[p.stat().st_size for p in planned],
+            sha256=[_digest(p) for p in planned],
+        )
+    written: list[Path] = []
+    try:
+        item.out_dir.mkdir(parents=True, exist_ok=True)
+        for kernel, options in plan.pairs:
+            result = apply_one(item.path, kernel, options, item.out_dir)
+            written.extend(o.path for o in result.outputs)
+    except (ConvcliError, ValueError, OSError) as err:
+        message = (
+            str(err)
+            if isinstance(err, ConvcliError | ValueError)
+            else (f"{item.path}: {err.strerror or err}")
+        )
+        if str(item.path) not in message:
+            message = f"{item.path}: {message}"
+        return ItemResult(
+            item.path,
+            "failed",
+            outputs=written,
+            error=message,
+            seconds=time.perf_counter() - t0,
+            input_bytes=size,
+        )
+    return ItemResult(
+        item.path,
+        "done",
+        outputs=written,
+        seconds=time.perf_counter() - t0,
+        input_bytes=size,
+        output_bytes=[p.stat().st_size for p in written],
+        sha256=[_digest(p) for p in written],
+    )
+
+
+def _work(item: Item) -> ItemResult:
+    return process_item(item, _worker_plan[0])
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run; ``results`` holds the items that finished."""
+
+    def __init__(self, results: list[ItemResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+def run(
+    items: Sequence[Item],
+    plan: Plan,
+    *,
+    jobs: int = 1,
+    fail_fast: bool = False,
+    on_item: Callable[[ItemResult], None] | None = None,
+) -> list[ItemResult]:
+    """Process every item; return one result per item that ran, in input order.
+
+    ``jobs`` processes work at once (1: in this process). ``on_item`` is
+    called in this process as each item ends. With ``fail_fast`` the first
+    failure stops the run: items not started are left out of the results.
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C: items not started are dropped, items running are finished
+        (their outputs are whole files), and the exception carries the
+        results so far.
+    """
+    report = on_item or (lambda _: None)
+    done: dict[Path, ItemResult] = {}
+    order = {item.path: i for i, item in enumerate(items)}
+    items, clashes = _without_clashes(items, plan)
+    for result in clashes:
+        done[result.input] = result
+        report(result)
+
+    def ordered() -> list[ItemResult]:
+        return sorted(done.values(), key=lambda r: order[r.input])
+
+    if jobs <= 1 or len(items) <= 1:
+        try:
+            for item in items:
+                result = process_item(item, plan)
+                done[item.path] = result
+                report(result)
+                if fail_fast and result.status == "failed":
+                    break
+        except KeyboardInterrupt:
+            raise Interrupted(ordered()) from None
+        return ordered()
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(items)),
+        initializer=_init_worker,
+        initargs=(plan,),
+    )
+    pending: set[Future[ItemResult]] = set()
+    try:
+        queue = iter(items)
+        # Keep a few items per worker in flight, so that Ctrl-C and --fail-fast
+        # have little queued work to drop.
+        for item in queue:
+            pending.add(pool.submit(_work, item))
+            if len(pending) >= 2 * jobs:
+                break
+        stop = False
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = future.result()
+                done[result.input] = result
+                report(result)
+                stop = stop or (fail_fast and result.status == "failed")
+            if not stop:
+                for item in queue:
+                    pending.add(pool.submit(_work, item))
+                    if len(pending) >= 2 * jobs:
+                        break
+    except KeyboardInterrupt:
+        for future in pending:
+            future.cancel()
+        try:
+            for future in pending:
+                if not future.cancelled():
+                    result = future.result()
+                    done[result.input] = result
+        except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
+            _terminate(pool)
+            _remove_temporaries(items, plan)
+            raise Interrupted(ordered()) from None
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise Interrupted(ordered()) from None
+    pool.shutdown(wait=True, cancel_futures=True)
+    return ordered()
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers (ProcessPoolExecutor has no public way to)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
+    for process in list(processes.values()):
+        process.join(timeout=5)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _remove_temporaries(items: Sequence[Item], plan: Plan) -> None:
+    """Remove the temporary files killed workers may have left beside the outputs.
+
+    `convcli.images.save` writes ``.<name>.<random>.tmp`` beside ``<name>``.
+    """
+    for item in items:
+        for target in plan.outputs(item):
+            for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def _without_clashes(
+    items: Sequence[Item], plan: Plan
+) -> tuple[list[Item], list[ItemResult]]:
+    """Fail every item whose output path an earlier item also writes."""
+    owner: dict[Path, Path] = {}
+    kept, failed = [], []
+    for item in items:
+        paths = plan.outputs(item)
+        taken = next((p for p in paths if p in owner), None)
+        if taken is not None:
+            msg = (
+                f"{item.path}: its output {taken} is also the output of "
+                f"{owner[taken]}; rename one of them"
+            )
+            failed.append(ItemResult(item.path, "failed", error=msg))
+            continue
+        owner.update(dict.fromkeys(paths, item.path))
+        kept.append(item)
+    return kept, failed
+
+
+def manifest_line(result: ItemResult, plan: Plan) -> str:
+    """Return one JSON line: the item, its outputs, the kernels and their options."""
+    record = {
+        **result.to_json(),
+        "kernels": [
+            {
+                "name": kernel.name,
+                "source": kernel.source,
+                "parameters": _options_json(o),
+            }
+            for kernel, o in plan.pairs
+        ],
+    }
+    return json.dumps(record) + "\n"
+
+
+def _options_json(options: ApplyOptions) -> dict[str, Any]:
+    doc = asdict(options)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}
