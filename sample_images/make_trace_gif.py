@@ -1,0 +1,35 @@
+"""Make the README's trace animation: the cs231n demo, one frame per step.
+
+    .venv/bin/python sample_images/make_trace_gif.py
+
+Builds the trace exactly as ``convcli trace --demo cs231n`` does and writes it
+with ``convcli.images``: sample_images/cs231n_trace.gif (every step) and
+sample_images/cs231n_trace_frame1.png (the first step, for places that show
+no animation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convcli.core import trace
+from convcli.demos import load_demo
+from convcli.images import save, save_trace_gif, trace_frame
+
+HERE = Path(__file__).resolve().parent
+GIF = HERE / "cs231n_trace.gif"
+FRAME = HERE / "cs231n_trace_frame1.png"
+
+
+def main() -> None:
+    """Write sample_images/cs231n_trace.gif and cs231n_trace_frame1.png."""
+    demo = load_demo("cs231n")
+    t = trace(demo.x, demo.w, demo.bias or None, **demo.options)
+    save_trace_gif(GIF, t, title=demo.title)
+    save(FRAME, trace_frame(t, 0, title=demo.title), compress_level=9)
+    for path in (GIF, FRAME):
+        print(f"wrote {path} ({path.stat().st_size:,} bytes, {len(t.steps)} steps)")
+
+
+if __name__ == "__main__":
+    main()
