@@ -13,11 +13,14 @@ import fnmatch
 import glob
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,49 +274,98 @@ def run(
         except KeyboardInterrupt:
             raise Interrupted(ordered()) from None
         return ordered()
+    try:
+        _run_pool(items, plan, jobs, fail_fast, done, report)
+    except KeyboardInterrupt:
+        raise Interrupted(ordered()) from None
+    return ordered()
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a clean server process that has convcli loaded.
+
+    Not plain fork: the parent may run threads (the progress bar's), and a
+    fork copies their locks mid-use. Where there is no forkserver, spawn.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["convcli.batch"])
+    return context
+
+
+def _run_pool(
+    items: Sequence[Item],
+    plan: Plan,
+    jobs: int,
+    fail_fast: bool,
+    done: dict[Path, ItemResult],
+    report: Callable[[ItemResult], None],
+) -> None:
+    """Run the items on ``jobs`` processes, recording each result in ``done``.
+
+    On Ctrl-C (KeyboardInterrupt here), items not started are dropped and
+    the running ones finish before the exception goes on; a second Ctrl-C
+    kills the workers and removes their temporary files.
+    """
     pool = ProcessPoolExecutor(
         max_workers=min(jobs, len(items)),
+        mp_context=_pool_context(),
         initializer=_init_worker,
         initargs=(plan,),
     )
-    pending: set[Future[ItemResult]] = set()
-    try:
-        queue = iter(items)
-        # Keep a few items per worker in flight, so that Ctrl-C and --fail-fast
+    running: dict[Future[ItemResult], Item] = {}
+    queue = iter(items)
+
+    def collect(future: Future[ItemResult]) -> ItemResult:
+        item = running.pop(future)
+        try:
+            result = future.result()
+        except Exception as err:  # the worker died (killed, out of memory)
+            reason = f"{type(err).__name__}: {err}".rstrip(": ")
+            result = ItemResult(item.path, "failed", error=f"{item.path}: {reason}")
+        done[item.path] = result
+        report(result)
+        return result
+
+    def refill() -> None:
+        # A few items per worker in flight, so that Ctrl-C and --fail-fast
         # have little queued work to drop.
         for item in queue:
-            pending.add(pool.submit(_work, item))
-            if len(pending) >= 2 * jobs:
-                break
-        stop = False
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                result = future.result()
-                done[result.input] = result
+            try:
+                running[pool.submit(_work, item)] = item
+            except BrokenProcessPool as err:
+                result = ItemResult(item.path, "failed", error=f"{item.path}: {err}")
+                done[item.path] = result
                 report(result)
-                stop = stop or (fail_fast and result.status == "failed")
+                continue
+            if len(running) >= 2 * jobs:
+                break
+
+    try:
+        refill()
+        stop = False
+        while running:
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                failed = collect(future).status == "failed"
+                stop = stop or (fail_fast and failed)
             if not stop:
-                for item in queue:
-                    pending.add(pool.submit(_work, item))
-                    if len(pending) >= 2 * jobs:
-                        break
+                refill()
     except KeyboardInterrupt:
-        for future in pending:
-            future.cancel()
+        for future in list(running):
+            if future.cancel():
+                running.pop(future)
         try:
-            for future in pending:
-                if not future.cancelled():
-                    result = future.result()
-                    done[result.input] = result
+            for future in list(running):
+                collect(future)
         except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
             _terminate(pool)
             _remove_temporaries(items, plan)
-            raise Interrupted(ordered()) from None
+            raise
         pool.shutdown(wait=True, cancel_futures=True)
-        raise Interrupted(ordered()) from None
+        raise
     pool.shutdown(wait=True, cancel_futures=True)
-    return ordered()
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
