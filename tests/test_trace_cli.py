@@ -396,3 +396,28 @@ def test_readme_transcript_is_a_real_run() -> None:
     )
     assert "step 1 of 18" in block
     assert "... steps 2 to 18 follow" in block
+
+
+def test_gif_has_one_frame_per_step(runner: CliRunner, tmp_path: Path) -> None:
+    from PIL import Image
+
+    target = tmp_path / "steps.gif"
+    out = run(runner, "--demo", "stride", "--gif", str(target), "--summary")
+    assert f"animation of 9 steps: {target}" in out
+    with Image.open(target) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == 9
+    assert [p.name for p in tmp_path.iterdir()] == ["steps.gif"]
+
+
+def test_gif_with_json_keeps_stdout_json(runner: CliRunner, tmp_path: Path) -> None:
+    target = tmp_path / "seed.gif"
+    doc = json.loads(run(runner, "--demo", "seed", "--gif", str(target), "--json"))
+    assert doc["output"] == [[[-8.0]]]
+    assert target.is_file()
+
+
+def test_gif_bad_name_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    err = fails(runner, "--demo", "seed", "--gif", str(tmp_path / "steps.png"))
+    assert "--gif writes a GIF; give a name ending in .gif" in err
+    assert list(tmp_path.iterdir()) == []
