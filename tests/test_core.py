@@ -17,6 +17,7 @@ from reference import reference_conv2d
 import convcli
 from convcli import ShapeError, conv2d, explain, output_size
 from convcli.core import kernel_rank
+from convcli.demos import cs231n
 
 METHODS = ["direct", "separable", "fft", "auto"]
 BORDERS = ["constant", "edge", "reflect", "symmetric", "wrap", "zero", "replicate"]
@@ -522,46 +523,12 @@ def test_spec_worked_window(method: str) -> None:
     )
 
 
-# A cs231n-style instance: x shown as C x H x W, two filters of 3 x 3 x 3.
-CS231N_X = np.array(
-    [
-        [
-            [0, 1, 0, 2, 1],
-            [0, 0, 1, 0, 1],
-            [2, 1, 2, 1, 2],
-            [0, 1, 2, 2, 0],
-            [2, 1, 1, 2, 0],
-        ],
-        [
-            [0, 0, 0, 0, 2],
-            [0, 1, 0, 0, 1],
-            [2, 2, 1, 2, 2],
-            [1, 2, 1, 1, 2],
-            [0, 2, 0, 2, 1],
-        ],
-        [
-            [0, 1, 1, 2, 0],
-            [2, 0, 1, 2, 1],
-            [1, 1, 2, 1, 2],
-            [2, 1, 2, 1, 1],
-            [2, 1, 1, 0, 1],
-        ],
-    ]
-)
-CS231N_W = np.array(
-    [
-        [
-            [[1, 0, 0], [1, 1, 0], [0, 1, 1]],
-            [[0, 1, 0], [1, 1, 0], [-1, 1, 1]],
-            [[0, 0, 0], [0, 1, 1], [1, -1, -1]],
-        ],
-        [
-            [[0, 1, 1], [0, 1, 0], [0, -1, 0]],
-            [[0, -1, -1], [-1, 1, 0], [-1, 0, 1]],
-            [[-1, -1, -1], [0, 0, 1], [0, 0, 0]],
-        ],
-    ]
-)
+# The cs231n demo of `convcli trace --demo cs231n`: x is (5, 5, 3), two filters of
+# 3 x 3 x 3, biases 1 and 0. Its values live in convcli/demos.py; the output
+# below pins them (and the first value is worked by hand further down).
+_DEMO = cs231n()
+CS231N_X = _DEMO.x.transpose(2, 0, 1)  # C x H x W, as the cs231n notes show it
+CS231N_W = _DEMO.w
 # Output maps D x H' x W'.
 CS231N_OUT = np.array(
     [
