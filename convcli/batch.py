@@ -15,13 +15,16 @@ import hashlib
 import json
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,30 +258,85 @@ def run(
     report = on_item or (lambda _: None)
     done: dict[Path, ItemResult] = {}
     order = {item.path: i for i, item in enumerate(items)}
-    items, clashes = _without_clashes(items, plan)
-    for result in clashes:
-        done[result.input] = result
-        report(result)
 
     def ordered() -> list[ItemResult]:
         return sorted(done.values(), key=lambda r: order[r.input])
 
-    if jobs <= 1 or len(items) <= 1:
-        try:
-            for item in items:
+    try:
+        todo, clashes = _without_clashes(items, plan)
+        for result in clashes:
+            done[result.input] = result
+            report(result)
+        if jobs <= 1 or len(todo) <= 1:
+            for item in todo:
                 result = process_item(item, plan)
                 done[item.path] = result
                 report(result)
                 if fail_fast and result.status == "failed":
                     break
-        except KeyboardInterrupt:
-            raise Interrupted(ordered()) from None
-        return ordered()
-    try:
-        _run_pool(items, plan, jobs, fail_fast, done, report)
+        else:
+            _run_pool(todo, plan, jobs, fail_fast, done, report)
     except KeyboardInterrupt:
         raise Interrupted(ordered()) from None
     return ordered()
+
+
+@contextmanager
+def _held_sigint() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block ends, then raise it.
+
+    Starting a worker process must not be cut in half: a half-started worker
+    breaks the pool. Outside the main thread (where signals cannot be
+    handled) the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _worker_environment(threads: int) -> Iterator[None]:
+    """Start worker processes with ``threads`` threads each and Ctrl-C ignored.
+
+    Workers inherit the environment and signal dispositions of the moment
+    they (or the forkserver they fork from) start: BLAS and convcli's own
+    tile threads are capped so that jobs x threads fits the CPUs, and Ctrl-C
+    is left to this process, which stops the run in order.
+    """
+    names = (
+        "CONVCLI_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+    )
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, str(threads)))
+    try:
+        with _held_sigint():
+            ignore = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignore else None
+            try:
+                if "forkserver" in multiprocessing.get_all_start_methods():
+                    _pool_context()
+                    multiprocessing.forkserver.ensure_running()
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGINT, previous)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -308,12 +366,35 @@ def _run_pool(
     the running ones finish before the exception goes on; a second Ctrl-C
     kills the workers and removes their temporary files.
     """
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(items)),
-        mp_context=_pool_context(),
-        initializer=_init_worker,
-        initargs=(plan,),
-    )
+    threads = max(1, cpus() // jobs)
+    with _worker_environment(threads):
+        pool = ProcessPoolExecutor(
+            max_workers=min(jobs, len(items)),
+            mp_context=_pool_context(),
+            initializer=_init_worker,
+            initargs=(plan,),
+        )
+        _drive(pool, items, plan, jobs, fail_fast, done, report)
+
+
+def cpus() -> int:
+    """Return the number of CPUs this process may run on (``--jobs``'s default)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _drive(
+    pool: ProcessPoolExecutor,
+    items: Sequence[Item],
+    plan: Plan,
+    jobs: int,
+    fail_fast: bool,
+    done: dict[Path, ItemResult],
+    report: Callable[[ItemResult], None],
+) -> None:
+    """Feed the pool a few items per worker and collect results as they end."""
     running: dict[Future[ItemResult], Item] = {}
     queue = iter(items)
 
@@ -333,7 +414,8 @@ def _run_pool(
         # have little queued work to drop.
         for item in queue:
             try:
-                running[pool.submit(_work, item)] = item
+                with _held_sigint():  # submit may start a worker process
+                    running[pool.submit(_work, item)] = item
             except BrokenProcessPool as err:
                 result = ItemResult(item.path, "failed", error=f"{item.path}: {err}")
                 done[item.path] = result
@@ -411,21 +493,30 @@ def _without_clashes(
 
 
 def manifest_line(result: ItemResult, plan: Plan) -> str:
-    """Return one JSON line: the item, its outputs, the kernels and their options."""
+    """Return one JSON line: the item, its outputs, each kernel and its options.
+
+    A kernel is recorded with its spec's parameters (``sigma`` of
+    ``gaussian:sigma=3``), its shape and its weights' SHA-256, and the
+    options with ``range`` resolved to the one used, so that a line says
+    exactly what made its outputs.
+    """
     record = {
         **result.to_json(),
         "kernels": [
             {
                 "name": kernel.name,
                 "source": kernel.source,
-                "parameters": _options_json(o),
+                "params": dict(kernel.params),
+                "shape": list(kernel.weights.shape),
+                "weights_sha256": hashlib.sha256(kernel.weights.tobytes()).hexdigest(),
+                "options": _options_json(options, kernel),
             }
-            for kernel, o in plan.pairs
+            for kernel, options in plan.pairs
         ],
     }
     return json.dumps(record) + "\n"
 
 
-def _options_json(options: ApplyOptions) -> dict[str, Any]:
-    doc = asdict(options)
+def _options_json(options: ApplyOptions, kernel: Kernel) -> dict[str, Any]:
+    doc = asdict(replace(options, range=options.range or kernel.range))
     return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}

@@ -27,6 +27,7 @@ from convcli.names import (
 )
 
 if TYPE_CHECKING:
+    from convcli.batch import Item, ItemResult
     from convcli.core import Trace
     from convcli.kernels import Kernel
     from convcli.pipeline import ApplyOptions, ApplyResult
@@ -487,13 +488,12 @@ def batch(
     any item failed, 130 if interrupted (Ctrl-C finishes the items running,
     starts no more, and leaves no partial file). Inputs are never touched.
     """
-    import os
-
     from convcli import render
     from convcli.batch import (
         DEFAULT_GLOBS,
         Interrupted,
         Plan,
+        cpus,
         find_images,
         manifest_line,
         run,
@@ -501,53 +501,57 @@ def batch(
     from convcli.kernels import load_kernel
     from convcli.pipeline import like
 
-    with user_errors():
-        options = _apply_options(
-            stride,
-            padding,
-            dilation,
-            border,
-            cval,
-            flip,
-            value_range,
-            method,
-            channels,
-            float_output,
-            quality,
-            compress_level,
-            max_pixels,
-            alpha,
-        )
-        kernels = [load_kernel(spec) for spec in kernel]
-        pairs = [(k, options) for k in kernels]
-        if like_library is not None:
-            pairs = [like(like_library.value, k, options) for k in kernels]
-        items = find_images(
-            in_dir, out, recursive=recursive, globs=glob_patterns or DEFAULT_GLOBS
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        log = _open_manifest(manifest) if manifest is not None else None
-    plan = Plan(tuple(pairs), skip_existing=skip_existing)
-    workers = jobs or os.cpu_count() or 1
-    start = time.perf_counter()
+    items: list[Item] = []
+    results: list[ItemResult] = []
     interrupted = False
-    with render.batch_progress(len(items), enabled=not as_json) as advance:
-
-        def on_item(result: Any) -> None:
-            advance(result)
-            if log is not None:
-                log.write(manifest_line(result, plan))
-                log.flush()
-
-        try:
-            results = run(
-                items, plan, jobs=workers, fail_fast=fail_fast, on_item=on_item
+    log = None
+    start = time.perf_counter()
+    try:  # Ctrl-C anywhere: report what finished, exit 130 (not click's "Aborted!")
+        with user_errors():
+            options = _apply_options(
+                stride,
+                padding,
+                dilation,
+                border,
+                cval,
+                flip,
+                value_range,
+                method,
+                channels,
+                float_output,
+                quality,
+                compress_level,
+                max_pixels,
+                alpha,
             )
-        except Interrupted as stop:
-            results, interrupted = stop.results, True
-        finally:
-            if log is not None:
-                log.close()
+            kernels = [load_kernel(spec) for spec in kernel]
+            pairs = [(k, options) for k in kernels]
+            if like_library is not None:
+                pairs = [like(like_library.value, k, options) for k in kernels]
+            items = find_images(
+                in_dir, out, recursive=recursive, globs=glob_patterns or DEFAULT_GLOBS
+            )
+            out.mkdir(parents=True, exist_ok=True)
+            log = _open_manifest(manifest) if manifest is not None else None
+        plan = Plan(tuple(pairs), skip_existing=skip_existing)
+        with render.batch_progress(len(items), enabled=not as_json) as advance:
+
+            def on_item(result: ItemResult) -> None:
+                advance(result)
+                if log is not None:
+                    log.write(manifest_line(result, plan))
+                    log.flush()
+
+            results = run(
+                items, plan, jobs=jobs or cpus(), fail_fast=fail_fast, on_item=on_item
+            )
+    except Interrupted as stop:
+        results, interrupted = stop.results, True
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if log is not None:
+            log.close()
     seconds = time.perf_counter() - start
     if as_json:
         doc = {

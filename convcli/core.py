@@ -563,7 +563,14 @@ def _executor(n: int) -> ThreadPoolExecutor:
         return _POOL[0]
 
 
+THREADS_ENV = "CONVCLI_THREADS"
+"""Environment variable that caps the threads of one call (``workers=None``)."""
+
+
 def _default_workers() -> int:
+    cap = os.environ.get(THREADS_ENV, "")
+    if cap.isdigit() and int(cap) >= 1:
+        return int(cap)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux

@@ -479,16 +479,11 @@ def test_manifest_has_a_line_per_item(runner: CliRunner, tmp_path: Path) -> None
         assert record["output_bytes"] == [p.stat().st_size for p in outputs]
         assert [k["name"] for k in record["kernels"]] == ["box", "sobel"]
         for kernel in record["kernels"]:
-            assert kernel["parameters"]["border"] == "edge"
-            assert kernel["parameters"]["padding"] == "same"
+            assert kernel["options"]["border"] == "edge"
+            assert kernel["options"]["padding"] == "same"
+            assert kernel["options"]["range"] in ("clip", "rescale")  # resolved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manifest_line records the kernel's name, source and the apply "
-    "options, not the kernel's own parameters: gaussian:sigma=3 and "
-    "gaussian:sigma=1 give the same record",
-)
 def test_issue_6_manifest_records_kernel_parameters(tmp_path: Path) -> None:
     entries = []
     for spec in ("gaussian:sigma=3", "gaussian:sigma=1"):
@@ -496,7 +491,8 @@ def test_issue_6_manifest_records_kernel_parameters(tmp_path: Path) -> None:
         line = manifest_line(ItemResult(tmp_path / "a.png", "done"), plan)
         entries.append(json.loads(line)["kernels"][0])
     assert entries[0] != entries[1]
-    assert "sigma" in json.dumps(entries[0])
+    assert entries[0]["params"]["sigma"] == 3
+    assert entries[1]["params"]["sigma"] == 1
 
 
 def test_two_inputs_with_one_output_clash(runner: CliRunner, tmp_path: Path) -> None:
@@ -617,13 +613,6 @@ def _forkserver_handles_sigint(pid: int) -> bool:
 @pytest.mark.skipif(
     not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
     reason="needs Linux /proc/PID/task/TID/children",
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ctrl-C while the pool starts prints a traceback: the forkserver "
-    "(spawned with Python's SIGINT handler) is still importing convcli.batch, "
-    "or, signalled alone, the parent abandons a half-started worker that then "
-    "fails in SemLock._rebuild",
 )
 @pytest.mark.parametrize("to", ["process group", "main process"])
 def test_issue_6_ctrl_c_while_workers_start_prints_no_traceback(
@@ -770,12 +759,6 @@ def test_run_keeps_input_order_and_raises_interrupted(tmp_path: Path) -> None:
     assert caught.results[0].status == "skipped"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run() checks output clashes (Plan.outputs for every item, a stat "
-    "each) before its try: a Ctrl-C there escapes as KeyboardInterrupt, so the "
-    "CLI exits 130 without the summary",
-)
 def test_issue_6_ctrl_c_during_the_clash_check_is_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -793,3 +776,18 @@ def test_issue_6_ctrl_c_during_the_clash_check_is_interrupted(
 
     monkeypatch.setattr(Plan, "outputs", outputs)
     assert _interrupted(lambda: run(items, plan, jobs=1)).results == []
+
+
+def test_worker_environment_caps_threads_and_restores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from convcli.batch import _worker_environment
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("CONVCLI_THREADS", raising=False)
+    with _worker_environment(1):
+        assert os.environ["CONVCLI_THREADS"] == "1"
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert "CONVCLI_THREADS" not in os.environ

@@ -1508,3 +1508,17 @@ def test_output_size_rejects_unknown_padding_string() -> None:
 def test_public_constants() -> None:
     assert convcli.BORDERS == ("constant", "edge", "reflect", "symmetric", "wrap")
     assert set(convcli.METHODS) == {"auto", "direct", "separable", "fft"}
+
+
+def test_threads_env_caps_the_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from convcli import core
+
+    monkeypatch.setenv(core.THREADS_ENV, "1")
+    assert core._default_workers() == 1
+    monkeypatch.setenv(core.THREADS_ENV, "junk")
+    assert core._default_workers() >= 1
+    x = np.arange(64.0).reshape(8, 8)
+    monkeypatch.setenv(core.THREADS_ENV, "1")
+    np.testing.assert_allclose(
+        conv2d(x, np.ones((3, 3))), reference_conv2d(x, np.ones((3, 3)))
+    )
