@@ -96,6 +96,7 @@ README = ROOT / "README.md"
 README_MARKERS = ("<!-- bench_batch:begin -->", "<!-- bench_batch:end -->")
 WIDTH, HEIGHT = 640, 480
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+QUIET = 0.25  # cores taken by other work below which a run counts as undisturbed
 CACHE = Path(tempfile.gettempdir()) / f"convcli-bench-batch-{WIDTH}x{HEIGHT}-v1"
 
 LOOP_SCRIPT = '''\
@@ -679,6 +680,15 @@ def shown(argv: list[str], names: dict[str, str], files: set[str]) -> str:
     return " ".join(a if a == "in/*.png" else shlex.quote(a) for a in out)
 
 
+def others_cell(c: Contender) -> str:
+    """Median cores other work took during the contender's runs; the worst too, if not quiet."""
+    shares = [o / w for o, w in zip(c.others, c.walls, strict=True)]
+    if not shares:
+        return "-"
+    cell = f"{statistics.median(shares):.2f}"
+    return cell + (f" (max {max(shares):.2f})" if max(shares) >= QUIET else "")
+
+
 def verdict(ratio: float | None, target: float) -> str:
     """'met' or 'missed' against a target ratio."""
     if ratio is None:
@@ -727,6 +737,12 @@ def main() -> None:
         action="store_true",
         help="also put the table into README.md between its bench_batch markers",
     )
+    parser.add_argument(
+        "--only",
+        metavar="KEYS",
+        help="run only the contenders whose keys start with these, comma-separated "
+        "(keys: convcli-j1, convcli-j2, loop-p1, loop-p2, mogrify, convert-loop)",
+    )
     args = parser.parse_args()
     if args.count < 3 or args.repeat < 1 or args.sample < 1:
         parser.error("--count must be >= 3, --repeat and --sample >= 1")
@@ -746,6 +762,9 @@ def main() -> None:
         names = [p.name for p in cached]
         input_mb = sum(p.stat().st_size for p in cached) / 1e6
         contenders, versions, missing = build(tmp, src, names)
+        if args.only:
+            prefixes = tuple(args.only.split(","))
+            contenders = [c for c in contenders if c.key.startswith(prefixes)]
         short = {str(src): "in", sys.executable: ".venv/bin/python"}
         for c in contenders:
             short[str(c.out)] = "out"
@@ -867,7 +886,7 @@ def main() -> None:
                 f"{n / wall:.2f}" if wall else "-",
                 f"{cpu / n * 1000:.0f}" if cpu is not None else "-",
                 f"{cpu / wall:.2f}" if cpu is not None and wall else "-",
-                f"{statistics.median(o / w for o, w in zip(c.others, c.walls, strict=True)):.2f}",
+                others_cell(c),
                 fmt(startup_of.get(c.key)),
                 f"{statistics.median(c.sizes):.1f}",
                 f"{ref_rate / wall:.2f}" if ref_rate and wall else "-",
@@ -893,13 +912,36 @@ def main() -> None:
         rows,
     )
 
-    def ratio(a: str, b: str) -> tuple[float | None, list[float]]:
-        """Rate of ``b`` over rate of ``a`` (= wall a / wall b): medians, and per round."""
+    def ratio(a: str, b: str) -> tuple[float | None, list[tuple[float, float]]]:
+        """Rate of ``b`` over rate of ``a`` (= wall a / wall b): of the medians, and per round.
+
+        Each round also gives the larger of the two runs' others' cores.
+        """
         if a not in by_key or b not in by_key:
             return None, []
+        ca, cb = by_key[a], by_key[b]
         wa, wb = wall_of[a], wall_of[b]
-        paired = [x / y for x, y in zip(by_key[a].walls, by_key[b].walls, strict=True)]
+        paired = [
+            (x / y, max(oa / x, ob / y))
+            for x, y, oa, ob in zip(
+                ca.walls, cb.walls, ca.others, cb.others, strict=True
+            )
+        ]
         return (wa / wb if wa and wb else None), paired
+
+    def rounds_text(paired: list[tuple[float, float]]) -> str:
+        """Per-round ratios, the disturbed ones marked; the median of the quiet ones."""
+        text = ", ".join(
+            f"{r:.2f}" + (f" (others {o:.2f} cores)" if o >= QUIET else "")
+            for r, o in paired
+        )
+        quiet = [r for r, o in paired if o < QUIET]
+        if quiet and len(quiet) < len(paired):
+            text += (
+                f"; median of the {len(quiet)} rounds in which other work took less than "
+                f"{QUIET} core during both runs: {statistics.median(quiet):.2f}"
+            )
+        return text
 
     jobs_ratio, jobs_rounds = ratio("convcli-j1", "convcli-j2")
     best = min(
@@ -909,34 +951,41 @@ def main() -> None:
     )
     im_ratio, im_rounds = ratio("mogrify", best) if best else (None, [])
     mag_ratio, mag_rounds = ratio("convert-loop", best) if best else (None, [])
-    loop_ratio, _ = ratio("loop-p1", "loop-p2")
-
-    def rounds_text(values: list[float]) -> str:
-        return ", ".join(f"{v:.2f}" for v in values)
-
-    targets = [
-        f"- **convcli `--jobs 2` against `--jobs 1`**: {fmt(jobs_ratio)}x the images per second "
-        f"(target >= 1.8x: **{verdict(jobs_ratio, 1.8)}**; per round {rounds_text(jobs_rounds)}).",
-        f"- **convcli (best of jobs 1 and 2: `{by_key[best].label if best else '-'}`) against mogrify**: "
-        f"{fmt(im_ratio)}x mogrify's images per second (target >= 2x: **{verdict(im_ratio, 2.0)}**; "
-        f"per round {rounds_text(im_rounds)}). Against ImageMagick computing the magnitude itself "
-        f"(`convert` per image): {fmt(mag_ratio)}x (per round {rounds_text(mag_rounds)}).",
-    ]
-    busy = [
-        statistics.median(o / w for o, w in zip(c.others, c.walls, strict=True))
+    loop_ratio, loop_rounds = ratio("loop-p1", "loop-p2")
+    targets = []
+    if jobs_ratio:
+        targets.append(
+            f"- **convcli `--jobs 2` against `--jobs 1`**: {fmt(jobs_ratio)}x the images per second "
+            f"(target >= 1.8x: **{verdict(jobs_ratio, 1.8)}**; per round {rounds_text(jobs_rounds)})."
+        )
+    if im_ratio and best:
+        targets.append(
+            f"- **convcli (best of jobs 1 and 2: `{by_key[best].label}`) against mogrify**: "
+            f"{fmt(im_ratio)}x mogrify's images per second (target >= 2x: **{verdict(im_ratio, 2.0)}**; "
+            f"per round {rounds_text(im_rounds)})."
+        )
+    if mag_ratio and best:
+        targets.append(
+            f"- {by_key[best].label} against ImageMagick computing the magnitude itself (`convert` "
+            f"per image): {fmt(mag_ratio)}x (per round {rounds_text(mag_rounds)})."
+        )
+    disturbed = sum(
+        o / w >= QUIET
         for c in contenders
         if c.processes.startswith("2")
-    ]
-    if busy and max(busy) > 0.25:
+        for o, w in zip(c.others, c.walls, strict=True)
+    )
+    if disturbed:
         targets.append(
-            f"- Caveat: during the 2-process runs, other work on this shared machine held "
-            f"{min(busy):.2f}-{max(busy):.2f} of its {os.cpu_count()} cores on average "
-            "(column others' cores), so the second core was not free: the 2-process rows "
-            "and the jobs ratio measure the machine's load as much as the programs."
+            f"- Caveat: in {disturbed} of the 2-process runs, other work on this shared machine "
+            f"held {QUIET} core or more (column others' cores, per run in the round lines above), "
+            "so the second core was not all theirs: those runs measure the machine's load as much "
+            "as the programs."
         )
     if loop_ratio:
         targets.append(
-            f"- For comparison, the Pillow + OpenCV loop on 2 processes: {fmt(loop_ratio)}x its rate on 1."
+            f"- For comparison, the Pillow + OpenCV loop on 2 processes: {fmt(loop_ratio)}x its "
+            f"rate on 1 (per round {rounds_text(loop_rounds)})."
         )
     machine = (
         f"{platform.system()} {platform.machine()}, {cpu_model()}, "
@@ -1021,7 +1070,8 @@ def main() -> None:
         ),
         "- others' cores: CPU time the rest of the machine took during the run (all cores' busy "
         "time in /proc/stat minus this command's CPU, steal included) / wall, median over the "
-        f"rounds. {os.cpu_count()} minus it is what the command could have had.",
+        f"rounds, and the worst run when it reached {QUIET} core. {os.cpu_count()} minus it is "
+        "what the command could have had.",
         "- fixed start: the median of the startup command alone (see below; the convert loop: "
         "its `-version` time x count).",
         "- x mogrify rate: images/s / mogrify's images/s. mogrify computes max(|gx|, |gy|), "
