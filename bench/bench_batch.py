@@ -27,10 +27,10 @@ Contenders
   script beside this Python, with ``--json``: it prints convcli's own clock of
   the run and each item's seconds (and draws no table).
 * ImageMagick 6 ``mogrify -path out ... in/*.png``, one process for the whole
-  folder. mogrify takes no ``( -clone )`` and applies its list operators
-  (``-duplicate``, ``-composite``, ``-evaluate-sequence``) before all its
-  per-image operators, so bench_apply.py's magnitude chain cannot run in it;
-  the row is the one-operator form that bench_apply.py times as "Sobel:>
+  folder. mogrify rejects ``( -clone )`` and ``-compose``, and runs all its
+  per-image operators before its list operators (``-duplicate``, ``+append``,
+  ``-evaluate-sequence``), whatever their order on the command line, so
+  bench_apply.py's magnitude chain cannot be written for it; the row is the one-operator form that bench_apply.py times as "Sobel:>
   Lighten", plus ``-auto-level`` for the rescale: max(|gx|, |gy|) per channel,
   not the magnitude. (``-fx`` can compute the magnitude, at about 37 s per
   image.)
