@@ -97,7 +97,8 @@ def find_images(
     """List the images under ``in_dir`` whose names match a glob, sorted.
 
     Hidden files and folders (names starting with ``.``) are left out, a
-    folder reached twice through symbolic links is walked once, and
+    folder reached twice through symbolic links is walked once (a broken
+    link to a file is listed, so that it fails and is reported), and
     ``out_dir`` is never searched when it lies inside ``in_dir``, so a run
     does not feed on its own outputs. Globs match the file name, ignoring
     case.
@@ -136,8 +137,9 @@ def find_images(
             if not any(fnmatch.fnmatchcase(name.lower(), p) for p in patterns):
                 continue
             path = Path(folder, name)
-            if not path.is_file():
-                continue  # a broken link or a special file
+            if not path.is_file() and not path.is_symlink():
+                continue  # a fifo, a socket: not something to read
+            # A broken link is listed: it fails as an item, so it is reported.
             relative = path.relative_to(in_dir)
             found.append(Item(path, relative, out_dir / relative.parent))
     return found
@@ -178,7 +180,10 @@ def process_item(item: Item, plan: Plan) -> ItemResult:
     try:
         size = item.path.stat().st_size
     except OSError as err:
-        return ItemResult(item.path, "failed", error=f"{item.path}: {err.strerror}")
+        reason = str(err.strerror).lower()
+        if item.path.is_symlink():
+            reason = f"broken symbolic link (to {os.readlink(item.path)})"
+        return ItemResult(item.path, "failed", error=f"{item.path}: {reason}")
     planned = plan.outputs(item)
     if plan.skip_existing and all(p.is_file() for p in planned):
         return ItemResult(

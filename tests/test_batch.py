@@ -6,9 +6,9 @@ against ``convcli apply`` and against ``scipy.ndimage``.
 
 An unreadable file: a ``chmod 000`` file, wherever that locks it (a probe
 decides, `_chmod_locks`). Root reads such a file anyway, and neither stand-in
-the brief offers is reported by the code: `find_images` leaves out a dangling
-symbolic link, and walks a folder named ``x.png`` as a folder. The tree keeps
-both (nothing is written or reported for them); for root,
+the brief offers stands in: a dangling symbolic link fails as "broken symbolic
+link", and a folder named ``x.png`` is walked as a folder. The tree keeps
+both; for root,
 `test_unreadable_file_is_a_failed_item` raises the OS's ``EACCES`` by hand,
 with ``--jobs 1`` so that the stand-in applies in this process.
 """
@@ -67,6 +67,7 @@ GOOD = {
 BAD = {
     "notes.png": "not an image Pillow can read",
     "trunc.png": "corrupt or truncated image",
+    "dangling.png": "broken symbolic link (to ",
 }
 LOCKED = {"sub/locked.png": "permission denied"}  # where chmod 000 locks it
 
@@ -196,7 +197,7 @@ def test_issue_6_tree_is_mirrored_and_bad_files_are_listed(
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     # The mirrored tree, exactly: no hidden folder, no .tmp, nothing for the
-    # text file, the dangling link or the failed items.
+    # text file or the failed items (the dangling link among them).
     folders = {"sub", "sub/deep", "folder.png"}
     assert _entries(out) == set(GOOD.values()) | folders
     assert _temporaries(out) == []
@@ -207,7 +208,7 @@ def test_issue_6_tree_is_mirrored_and_bad_files_are_listed(
         lines = [line for line in failed if str(src / name) + ":" in line]
         assert len(lines) == 1, (name, result.output)
         assert reason in lines[0]
-    for ignored in ("readme.txt", "hidden", "inside.png", "dangling"):
+    for ignored in ("readme.txt", "hidden", "inside.png"):
         assert ignored not in result.output
     assert _input_hashes(src) == before
 
@@ -723,7 +724,7 @@ def test_process_item_reports_a_vanished_file(tmp_path: Path) -> None:
     gone = tmp_path / "gone.png"
     result = process_item(Item(gone, Path("gone.png"), tmp_path / "OUT"), plan)
     assert result.status == "failed"
-    assert result.error == f"{gone}: No such file or directory"
+    assert result.error == f"{gone}: no such file or directory"
     assert result.outputs == []
 
 
