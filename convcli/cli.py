@@ -735,6 +735,22 @@ def trace(
                 options[name] = read(given, name)
         if border is not None:
             options["border"] = border.value
+        if demo is not None:
+            changed = [
+                flag
+                for flag, given in [
+                    ("-i", matrix),
+                    ("-k", kernel),
+                    ("--bias", bias),
+                    ("--stride", stride),
+                    ("--padding", padding),
+                    ("--dilation", dilation),
+                    ("--border", border),
+                ]
+                if given is not None
+            ] + (["--flip"] if flip else [])
+            if changed:
+                title += f" (changed here: {' '.join(changed)})"
         t = make_trace(
             x,
             w,

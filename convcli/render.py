@@ -409,13 +409,14 @@ def trace_header(
         row("output" if axis == 0 else "", f"{'HW'[axis]}' = {formula}")
         left_over = (n + before + after - d * (k - 1) - 1) % s
         if left_over:
-            what = ("row", "rows") if axis == 0 else ("column", "columns")
-            warnings.append(
-                f"warning: stride {s} does not divide the {what[1]} evenly: the last "
-                f"{left_over} padded {what[left_over > 1]} never enter a window"
+            one, many = ("row", "rows") if axis == 0 else ("column", "columns")
+            last = (
+                f"last {left_over} padded {many} never enter"
                 if left_over > 1
-                else f"warning: stride {s} does not divide the {what[1]} evenly: the last "
-                f"padded {what[0]} never enters a window"
+                else f"last padded {one} never enters"
+            )
+            warnings.append(
+                f"warning: stride {s} does not divide the {many} evenly: the {last} a window"
             )
     depth, out_h, out_w = t.output.shape
     per = "one map per filter" if t.groups == 1 else "one map per channel"
