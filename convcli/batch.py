@@ -13,21 +13,17 @@ import fnmatch
 import glob
 import hashlib
 import json
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.forkserver
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from convcli import workers
 from convcli.errors import ConvcliError
 from convcli.images import FORMATS
 from convcli.kernels import Kernel
@@ -163,6 +159,7 @@ _worker_plan: list[Plan] = []
 def _init_worker(plan: Plan) -> None:
     """Keep the plan (kernels loaded once per worker); leave Ctrl-C to the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    workers.reuse_freed_memory()
     _worker_plan[:] = [plan]
 
 
@@ -273,6 +270,8 @@ def run(
             done[result.input] = result
             report(result)
         if jobs <= 1 or len(todo) <= 1:
+            if len(todo) > 1:
+                workers.reuse_freed_memory()
             for item in todo:
                 result = process_item(item, plan)
                 done[item.path] = result
@@ -284,77 +283,6 @@ def run(
     except KeyboardInterrupt:
         raise Interrupted(ordered()) from None
     return ordered()
-
-
-@contextmanager
-def _held_sigint() -> Iterator[None]:
-    """Hold a Ctrl-C back until the block ends, then raise it.
-
-    Starting a worker process must not be cut in half: a half-started worker
-    breaks the pool. Outside the main thread (where signals cannot be
-    handled) the block runs as it is.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
-@contextmanager
-def _worker_environment(threads: int) -> Iterator[None]:
-    """Start worker processes with ``threads`` threads each and Ctrl-C ignored.
-
-    Workers inherit the environment and signal dispositions of the moment
-    they (or the forkserver they fork from) start: BLAS and convcli's own
-    tile threads are capped so that jobs x threads fits the CPUs, and Ctrl-C
-    is left to this process, which stops the run in order.
-    """
-    names = (
-        "CONVCLI_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "OMP_NUM_THREADS",
-        "MKL_NUM_THREADS",
-    )
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(dict.fromkeys(names, str(threads)))
-    try:
-        with _held_sigint():
-            ignore = threading.current_thread() is threading.main_thread()
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignore else None
-            try:
-                if "forkserver" in multiprocessing.get_all_start_methods():
-                    _pool_context()
-                    multiprocessing.forkserver.ensure_running()
-            finally:
-                if previous is not None:
-                    signal.signal(signal.SIGINT, previous)
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a clean server process that has convcli loaded.
-
-    Not plain fork: the parent may run threads (the progress bar's), and a
-    fork copies their locks mid-use. Where there is no forkserver, spawn.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["convcli.batch"])
-    return context
 
 
 def _run_pool(
@@ -371,23 +299,14 @@ def _run_pool(
     the running ones finish before the exception goes on; a second Ctrl-C
     kills the workers and removes their temporary files.
     """
-    threads = max(1, cpus() // jobs)
-    with _worker_environment(threads):
+    with workers.worker_environment(workers.threads_per_worker(jobs)):
         pool = ProcessPoolExecutor(
             max_workers=min(jobs, len(items)),
-            mp_context=_pool_context(),
+            mp_context=workers.pool_context(),
             initializer=_init_worker,
             initargs=(plan,),
         )
         _drive(pool, items, plan, jobs, fail_fast, done, report)
-
-
-def cpus() -> int:
-    """Return the number of CPUs this process may run on (``--jobs``'s default)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _drive(
@@ -419,7 +338,7 @@ def _drive(
         # have little queued work to drop.
         for item in queue:
             try:
-                with _held_sigint():  # submit may start a worker process
+                with workers.held_sigint():  # submit may start a worker process
                     running[pool.submit(_work, item)] = item
             except BrokenProcessPool as err:
                 result = ItemResult(item.path, "failed", error=f"{item.path}: {err}")

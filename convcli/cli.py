@@ -488,18 +488,27 @@ def batch(
     any item failed, 130 if interrupted (Ctrl-C finishes the items running,
     starts no more, and leaves no partial file). Inputs are never touched.
     """
-    from convcli import render
-    from convcli.batch import (
-        DEFAULT_GLOBS,
-        Interrupted,
-        Plan,
-        cpus,
-        find_images,
-        manifest_line,
-        run,
-    )
-    from convcli.kernels import load_kernel
-    from convcli.pipeline import like
+    from convcli import workers
+
+    n_jobs = jobs or workers.cpus()
+    try:
+        # The worker server imports numpy and Pillow on the other core while
+        # this process imports its own.
+        workers.start_server(n_jobs)
+        from convcli import render
+        from convcli.batch import (
+            DEFAULT_GLOBS,
+            Interrupted,
+            Plan,
+            find_images,
+            manifest_line,
+            run,
+        )
+        from convcli.kernels import load_kernel
+        from convcli.pipeline import like
+    except KeyboardInterrupt:
+        typer.echo("convcli batch (interrupted): no item ran")
+        raise typer.Exit(code=EXIT_INTERRUPTED) from None
 
     items: list[Item] = []
     results: list[ItemResult] = []
@@ -543,7 +552,7 @@ def batch(
                     log.flush()
 
             results = run(
-                items, plan, jobs=jobs or cpus(), fail_fast=fail_fast, on_item=on_item
+                items, plan, jobs=n_jobs, fail_fast=fail_fast, on_item=on_item
             )
     except Interrupted as stop:
         results, interrupted = stop.results, True

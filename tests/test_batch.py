@@ -782,13 +782,33 @@ def test_issue_6_ctrl_c_during_the_clash_check_is_interrupted(
 def test_worker_environment_caps_threads_and_restores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from convcli.batch import _worker_environment
+    from convcli.workers import worker_environment
 
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("CONVCLI_THREADS", raising=False)
-    with _worker_environment(1):
+    with worker_environment(1):
         assert os.environ["CONVCLI_THREADS"] == "1"
         assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
         assert os.environ["OMP_NUM_THREADS"] == "1"
     assert os.environ["OMP_NUM_THREADS"] == "7"
     assert "CONVCLI_THREADS" not in os.environ
+
+
+def test_reuse_freed_memory_takes_on_glibc() -> None:
+    import platform
+
+    from convcli.workers import reuse_freed_memory
+
+    took = reuse_freed_memory()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert took
+    else:
+        assert took in (True, False)
+
+
+def test_threads_per_worker_share_the_cpus() -> None:
+    from convcli.workers import cpus, threads_per_worker
+
+    assert threads_per_worker(1) == cpus()
+    assert threads_per_worker(cpus()) == 1
+    assert threads_per_worker(10 * cpus()) == 1
