@@ -25,7 +25,9 @@ def run() -> str:
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
     env.pop("FORCE_COLOR", None)
     cmd = [sys.executable, "-m", "convcli", *COMMAND[1:]]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    return subprocess.run(
+        cmd, capture_output=True, text=True, env=env, check=True
+    ).stdout
 
 
 def transcript(output: str) -> str:
@@ -46,7 +48,10 @@ def main() -> None:
     text = README.read_text(encoding="utf-8")
     block = f"{BEGIN}\n\n{transcript(run())}\n\n{END}"
     new, count = re.subn(
-        re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL
+        re.escape(BEGIN) + ".*?" + re.escape(END),
+        lambda _: block,
+        text,
+        flags=re.DOTALL,
     )
     if count != 1:
         sys.exit(f"{README}: expected one {BEGIN} ... {END} block")
