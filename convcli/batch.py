@@ -243,12 +243,16 @@ def run(
     jobs: int = 1,
     fail_fast: bool = False,
     on_item: Callable[[ItemResult], None] | None = None,
+    scheduler: str | None = None,
+    scheduler_timeout: float = 10.0,
 ) -> list[ItemResult]:
     """Process every item; return one result per item that ran, in input order.
 
     ``jobs`` processes work at once (1: in this process). ``on_item`` is
     called in this process as each item ends. With ``fail_fast`` the first
     failure stops the run: items not started are left out of the results.
+    ``scheduler`` runs the items on a Dask cluster instead (an address, or
+    ``"local"`` for a LocalCluster of ``jobs`` workers; see `convcli.cluster`).
 
     Raises
     ------
@@ -269,7 +273,20 @@ def run(
         for result in clashes:
             done[result.input] = result
             report(result)
-        if jobs <= 1 or len(todo) <= 1:
+        if scheduler is not None:
+            from convcli.cluster import run_on_dask
+
+            run_on_dask(
+                todo,
+                plan,
+                scheduler,
+                jobs=jobs,
+                fail_fast=fail_fast,
+                done=done,
+                report=report,
+                timeout=scheduler_timeout,
+            )
+        elif jobs <= 1 or len(todo) <= 1:
             if len(todo) > 1:
                 workers.reuse_freed_memory()
             for item in todo:

@@ -465,6 +465,18 @@ def batch(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only a JSON document on stdout.")
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run on a Dask cluster: its scheduler (tcp://HOST:PORT), or local "
+            "to start one here (needs convcli[dask]).",
+        ),
+    ] = None,
+    scheduler_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds to wait for the Dask scheduler."),
+    ] = 10.0,
     stride: StrideOpt = "1",
     padding: PaddingOpt = "same",
     dilation: DilationOpt = "1",
@@ -492,9 +504,10 @@ def batch(
 
     n_jobs = jobs or workers.cpus()
     try:
-        # The worker server imports numpy and Pillow on the other core while
-        # this process imports its own.
-        workers.start_server(n_jobs)
+        if scheduler is None:
+            # The worker server imports numpy and Pillow on the other core
+            # while this process imports its own.
+            workers.start_server(n_jobs)
         from convcli import render
         from convcli.batch import (
             DEFAULT_GLOBS,
@@ -551,9 +564,16 @@ def batch(
                     log.write(manifest_line(result, plan))
                     log.flush()
 
-            results = run(
-                items, plan, jobs=n_jobs, fail_fast=fail_fast, on_item=on_item
-            )
+            with user_errors():  # an unreachable scheduler is bad input: exit 2
+                results = run(
+                    items,
+                    plan,
+                    jobs=n_jobs,
+                    fail_fast=fail_fast,
+                    on_item=on_item,
+                    scheduler=scheduler,
+                    scheduler_timeout=scheduler_timeout,
+                )
     except Interrupted as stop:
         results, interrupted = stop.results, True
     except KeyboardInterrupt:

@@ -1,0 +1,122 @@
+"""`convcli batch --scheduler`: the items of a batch on a Dask cluster.
+
+The work per item is `convcli.batch.process_item`, as on the local process
+pool; Dask's ``distributed`` scheduler only places it. Items go out in bounded
+windows (never millions of futures at once), results come back as they end,
+a task whose worker dies is retried elsewhere (outputs are written atomically,
+so a killed attempt leaves no partial file), and Ctrl-C cancels what is
+outstanding. ``distributed`` is imported only here, only when asked for
+(``pip install 'convcli[dask]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from convcli.batch import Item, ItemResult, Plan, process_item
+from convcli.errors import ConvcliError
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a scheduler before giving up (``--scheduler-timeout``)."""
+
+RETRIES = 2
+"""Extra attempts of an item whose worker died."""
+
+WINDOW_PER_WORKER = 4
+"""Items in flight per worker: enough to keep workers fed, few to cancel."""
+
+
+def run_on_dask(
+    items: Sequence[Item],
+    plan: Plan,
+    scheduler: str,
+    *,
+    jobs: int,
+    fail_fast: bool,
+    done: dict[Path, ItemResult],
+    report: Callable[[ItemResult], None],
+    timeout: float = CONNECT_TIMEOUT,
+) -> None:
+    """Run the items on the Dask scheduler at ``scheduler`` (``"local"``: start one).
+
+    ``"local"`` starts a `distributed.LocalCluster` of ``jobs`` one-thread
+    worker processes on this machine. Each result is recorded in ``done``
+    and passed to ``report`` as it arrives.
+
+    Raises
+    ------
+    ConvcliError
+        Dask is not installed, or the scheduler cannot be reached within
+        ``timeout`` seconds.
+    KeyboardInterrupt
+        After cancelling the outstanding items.
+    """
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        msg = "--scheduler needs Dask's distributed: pip install 'convcli[dask]'"
+        raise ConvcliError(msg) from None
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    cluster: Any = None
+    client: Any
+    try:
+        if scheduler == "local":
+            cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            )
+            client = Client(cluster, timeout=timeout)
+        else:
+            client = Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        if cluster is not None:
+            cluster.close()
+        msg = f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({err})"
+        raise ConvcliError(msg) from None
+    running: dict[Any, Item] = {}
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        window = WINDOW_PER_WORKER * workers
+        shared_plan = client.scatter(plan, broadcast=True)
+        queue = iter(items)
+        finished = as_completed()
+
+        def submit_more() -> None:
+            for item in queue:
+                future = client.submit(
+                    process_item, item, shared_plan, retries=RETRIES, pure=False
+                )
+                running[future] = item
+                finished.add(future)
+                if len(running) >= window:
+                    return
+
+        submit_more()
+        for future in finished:
+            item = running.pop(future)
+            try:
+                result = future.result()
+            except Exception as err:  # every attempt failed: the workers died
+                reason = f"{type(err).__name__}: {err}".rstrip(": ")
+                result = ItemResult(item.path, "failed", error=f"{item.path}: {reason}")
+            done[item.path] = result
+            report(result)
+            if fail_fast and result.status == "failed":
+                client.cancel(list(running))
+                running.clear()
+                break
+            submit_more()
+    except KeyboardInterrupt:
+        client.cancel(list(running))
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
