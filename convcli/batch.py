@@ -384,7 +384,7 @@ def _drive(
                 collect(future)
         except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
             _terminate(pool)
-            _remove_temporaries(items, plan)
+            remove_temporaries(items, plan)
             raise
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -401,8 +401,11 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _remove_temporaries(items: Sequence[Item], plan: Plan) -> None:
+def remove_temporaries(items: Sequence[Item], plan: Plan) -> None:
     """Remove the temporary files killed workers may have left beside the outputs.
+
+    Call it only once no worker writes any more: a temporary file is a write
+    in progress until then.
 
     `convcli.images.save` writes ``.<name>.<random>.tmp`` beside ``<name>``.
     """

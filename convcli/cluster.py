@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from convcli.batch import Item, ItemResult, Plan, process_item
+from convcli.batch import Item, ItemResult, Plan, process_item, remove_temporaries
 from convcli.errors import ConvcliError
 
 CONNECT_TIMEOUT = 10.0
@@ -120,3 +120,5 @@ def run_on_dask(
         client.close()
         if cluster is not None:
             cluster.close()
+        if not running:  # every item ended: a .tmp left now is a killed worker's
+            remove_temporaries(items, plan)

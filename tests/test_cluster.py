@@ -134,3 +134,84 @@ def test_unreachable_scheduler_exits_2_quickly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert elapsed < 20
     assert not any((tmp_path / "OUT").rglob("*.png"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _dask(*args: str) -> subprocess.Popen[str]:
+    dask = Path(sys.executable).with_name("dask")
+    return subprocess.Popen(
+        [str(dask), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**ENV, "OPENBLAS_NUM_THREADS": "1"},
+    )
+
+
+def test_issue_7_a_killed_worker_loses_no_item(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7007)
+    src = tmp_path / "IN"
+    base = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    for i in range(24):
+        _save(src / f"p{i:02d}.png", np.roll(base, i, axis=1))
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _dask(
+        "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"
+    )
+    # Two workers without nannies: killing one kills its process for good.
+    workers = [
+        _dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard")
+        for _ in range(2)
+    ]
+    out = tmp_path / "OUT"
+    try:
+        cmd = [
+            sys.executable,
+            "-m",
+            "convcli",
+            "batch",
+            str(src),
+            "-k",
+            "gaussian:sigma=4",
+        ]
+        cmd += [
+            "-o",
+            str(out),
+            "--scheduler",
+            address,
+            "--scheduler-timeout",
+            "30",
+            "--json",
+        ]
+        with subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        ) as run:
+            deadline = time.monotonic() + 90
+            while not (out.exists() and any(out.glob("*.png"))):
+                assert run.poll() is None, run.communicate()
+                assert time.monotonic() < deadline, "no output appeared"
+                time.sleep(0.05)
+            workers[0].kill()  # mid-run: its item(s) in flight go to the other worker
+            stdout, stderr = run.communicate(timeout=180)
+        assert run.returncode == 0, stderr
+        summary = json.loads(stdout)["summary"]
+        assert (summary["done"], summary["failed"]) == (24, 0), stdout
+        outputs = sorted(out.glob("*.png"))
+        assert len(outputs) == 24
+        for p in outputs:
+            with Image.open(p) as im:
+                im.load()  # a complete file: decodes to the end
+                assert im.size == (400, 400)
+        assert list(out.glob(".*.tmp")) == []
+    finally:
+        for proc in [*workers, scheduler]:
+            proc.kill()
+            proc.wait(timeout=30)
