@@ -60,6 +60,7 @@ import argparse
 import ctypes
 import datetime as dt
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -420,6 +421,39 @@ def build(
                     parse_convcli,
                 )
             )
+        if importlib.util.find_spec("distributed") is None:
+            missing["convcli batch --scheduler local"] = (
+                "Dask's distributed not installed"
+            )
+        else:
+            out = tmp / "convcli-dask"
+            contenders.append(
+                Contender(
+                    "convcli-dask",
+                    "convcli batch --scheduler local -j 2",
+                    "2 (Dask LocalCluster)",
+                    [
+                        convcli,
+                        "batch",
+                        str(src),
+                        "-k",
+                        "sobel",
+                        "-o",
+                        str(out),
+                        "--scheduler",
+                        "local",
+                        "--jobs",
+                        "2",
+                        "--json",
+                    ],
+                    "as convcli batch, each item placed by a Dask LocalCluster of 2 "
+                    "one-thread worker processes started by the command",
+                    "magnitude-reflect",
+                    out,
+                    lambda n: n.removesuffix(".png") + ".sobel.png",
+                    parse_convcli,
+                )
+            )
     else:
         missing["convcli batch"] = "not installed"
 
@@ -741,7 +775,7 @@ def main() -> None:
         "--only",
         metavar="KEYS",
         help="run only the contenders whose keys start with these, comma-separated "
-        "(keys: convcli-j1, convcli-j2, loop-p1, loop-p2, mogrify, convert-loop)",
+        "(keys: convcli-j1, convcli-j2, convcli-dask, loop-p1, loop-p2, mogrify, convert-loop)",
     )
     args = parser.parse_args()
     if args.count < 3 or args.repeat < 1 or args.sample < 1:
@@ -981,6 +1015,17 @@ def main() -> None:
             f"held {QUIET} core or more (column others' cores, per run in the round lines above), "
             "so the second core was not all theirs: those runs measure the machine's load as much "
             "as the programs."
+        )
+    if "convcli-dask" in by_key and "convcli-j2" in by_key:
+        dask_ratio, dask_rounds = ratio("convcli-dask", "convcli-j2")
+        pool_wall = wall_of["convcli-j2"]
+        dask_wall = wall_of["convcli-dask"]
+        per_item = 1000 * (dask_wall - pool_wall) / n
+        targets.append(
+            f"- **Dask LocalCluster against the process pool** (both 2 workers): the pool "
+            f"is {fmt(dask_ratio)}x as fast (per round {rounds_text(dask_rounds)}); Dask costs "
+            f"{per_item:.1f} ms more per item, cluster start-up included "
+            f"({dask_wall - pool_wall:.2f} s over {n} images)."
         )
     if loop_ratio:
         targets.append(

@@ -12,11 +12,14 @@ outstanding. ``distributed`` is imported only here, only when asked for
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from convcli import workers
 from convcli.batch import Item, ItemResult, Plan, process_item, remove_temporaries
+from convcli.core import THREADS_ENV
 from convcli.errors import ConvcliError
 
 CONNECT_TIMEOUT = 10.0
@@ -82,8 +85,9 @@ def run_on_dask(
         raise ConvcliError(msg) from None
     running: dict[Any, Item] = {}
     try:
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        window = WINDOW_PER_WORKER * workers
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        window = WINDOW_PER_WORKER * n_workers
+        client.run(_prepare_worker)
         shared_plan = client.scatter(plan, broadcast=True)
         queue = iter(items)
         finished = as_completed()
@@ -122,3 +126,17 @@ def run_on_dask(
             cluster.close()
         if not running:  # every item ended: a .tmp left now is a killed worker's
             remove_temporaries(items, plan)
+
+
+def _prepare_worker(dask_worker: Any = None) -> None:
+    """Set a Dask worker up as the local pool's workers are (run on each by `Client.run`).
+
+    Its tasks share the machine's CPUs instead of each taking them all
+    (`CONVCLI_THREADS`), and it keeps freed memory for the next image rather
+    than page-faulting it in again (Dask's nanny sets a small
+    ``MALLOC_TRIM_THRESHOLD_``): measured on 640x480 PNGs, each item took
+    twice the CPU time of the local pool's without this.
+    """
+    slots = int(getattr(dask_worker, "nthreads", 1) or 1)
+    os.environ[THREADS_ENV] = str(workers.threads_per_worker(slots))
+    workers.reuse_freed_memory()
