@@ -124,7 +124,9 @@ def run_on_dask(
         client.close()
         if cluster is not None:
             cluster.close()
-        if not running:  # every item ended: a .tmp left now is a killed worker's
+        # A .tmp left now is a killed worker's: every item has ended, or the
+        # local cluster's workers are gone (a remote one may still be writing).
+        if not running or cluster is not None:
             remove_temporaries(items, plan)
 
 

@@ -215,3 +215,35 @@ def test_issue_7_a_killed_worker_loses_no_item(tmp_path: Path) -> None:
         for proc in [*workers, scheduler]:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
+    import signal
+
+    rng = np.random.default_rng(7070)
+    src = tmp_path / "IN"
+    base = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    for i in range(40):
+        _save(src / f"p{i:02d}.png", np.roll(base, i, axis=0))
+    out = tmp_path / "OUT"
+    cmd = [sys.executable, "-m", "convcli", "batch", str(src), "-k", "gaussian:sigma=4"]
+    cmd += ["-o", str(out), "--scheduler", "local", "-j", "2"]
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    ) as run:
+        deadline = time.monotonic() + 90
+        while not (out.exists() and any(out.glob("*.png"))):
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "no output appeared"
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stdout + stderr
+    assert "interrupted" in stdout
+    assert "Traceback" not in stderr, stderr
+    outputs = sorted(out.glob("*.png"))
+    assert 0 < len(outputs) < 40
+    for p in outputs:
+        with Image.open(p) as im:
+            im.load()
+    assert list(out.glob(".*.tmp")) == []
