@@ -136,6 +136,15 @@ def test_unreachable_scheduler_exits_2_quickly(tmp_path: Path) -> None:
     assert not any((tmp_path / "OUT").rglob("*.png"))
 
 
+def _wait_for_first_output(run: subprocess.Popen[str], out: Path) -> None:
+    """Return once the run has written its first output (it must still be running)."""
+    deadline = time.monotonic() + 90
+    while not (out.exists() and any(out.glob("*.png"))):
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "no output appeared"
+        time.sleep(0.05)
+
+
 def _free_port() -> int:
     import socket
 
@@ -194,11 +203,7 @@ def test_issue_7_a_killed_worker_loses_no_item(tmp_path: Path) -> None:
         with subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
         ) as run:
-            deadline = time.monotonic() + 90
-            while not (out.exists() and any(out.glob("*.png"))):
-                assert run.poll() is None, run.communicate()
-                assert time.monotonic() < deadline, "no output appeared"
-                time.sleep(0.05)
+            _wait_for_first_output(run, out)
             workers[0].kill()  # mid-run: its item(s) in flight go to the other worker
             stdout, stderr = run.communicate(timeout=180)
         assert run.returncode == 0, stderr
@@ -231,11 +236,7 @@ def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
     ) as run:
-        deadline = time.monotonic() + 90
-        while not (out.exists() and any(out.glob("*.png"))):
-            assert run.poll() is None, run.communicate()
-            assert time.monotonic() < deadline, "no output appeared"
-            time.sleep(0.05)
+        _wait_for_first_output(run, out)
         run.send_signal(signal.SIGINT)
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 130, stdout + stderr
