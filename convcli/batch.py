@@ -197,12 +197,13 @@ def process_item(item: Item, plan: Plan) -> ItemResult:
         for kernel, options in plan.pairs:
             result = apply_one(item.path, kernel, options, item.out_dir)
             written.extend(o.path for o in result.outputs)
-    except (ConvcliError, ValueError, OSError) as err:
-        message = (
-            str(err)
-            if isinstance(err, ConvcliError | ValueError)
-            else (f"{item.path}: {err.strerror or err}")
-        )
+    except Exception as err:  # a bad file must not stop the batch
+        if isinstance(err, ConvcliError | ValueError):
+            message = str(err)
+        elif isinstance(err, OSError):
+            message = f"{item.path}: {err.strerror or err}"
+        else:  # a decoder's own exception, MemoryError, ...
+            message = f"{item.path}: {type(err).__name__}: {err}"
         if str(item.path) not in message:
             message = f"{item.path}: {message}"
         return ItemResult(
@@ -326,6 +327,12 @@ def _run_pool(
         _drive(pool, items, plan, jobs, fail_fast, done, report)
 
 
+SAME_CTRL_C = 0.5
+"""Seconds within which a second SIGINT is the same Ctrl-C delivered twice.
+
+`timeout -s INT` and some shells signal both the process and its group."""
+
+
 def _drive(
     pool: ProcessPoolExecutor,
     items: Sequence[Item],
@@ -340,12 +347,14 @@ def _drive(
     queue = iter(items)
 
     def collect(future: Future[ItemResult]) -> ItemResult:
-        item = running.pop(future)
+        item = running[future]
         try:
             result = future.result()
         except Exception as err:  # the worker died (killed, out of memory)
             reason = f"{type(err).__name__}: {err}".rstrip(": ")
             result = ItemResult(item.path, "failed", error=f"{item.path}: {reason}")
+        # Only now: a Ctrl-C before this line leaves the item to be collected again.
+        running.pop(future)
         done[item.path] = result
         report(result)
         return result
@@ -376,16 +385,20 @@ def _drive(
             if not stop:
                 refill()
     except KeyboardInterrupt:
+        first = time.monotonic()
         for future in list(running):
             if future.cancel():
                 running.pop(future)
-        try:
-            for future in list(running):
-                collect(future)
-        except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
-            _terminate(pool)
-            remove_temporaries(items, plan)
-            raise
+        while running:
+            try:
+                for future in list(running):
+                    collect(future)
+            except KeyboardInterrupt:
+                if time.monotonic() - first < SAME_CTRL_C:
+                    continue  # one Ctrl-C sent to the process and to its group
+                _terminate(pool)  # a second Ctrl-C: stop the workers now
+                remove_temporaries(items, plan)
+                raise
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True, cancel_futures=True)

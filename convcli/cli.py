@@ -550,10 +550,16 @@ def batch(
             pairs = [(k, options) for k in kernels]
             if like_library is not None:
                 pairs = [like(like_library.value, k, options) for k in kernels]
+            if scheduler is not None:  # remote workers have other working folders
+                in_dir, out = in_dir.resolve(), out.resolve()
             items = find_images(
                 in_dir, out, recursive=recursive, globs=glob_patterns or DEFAULT_GLOBS
             )
-            out.mkdir(parents=True, exist_ok=True)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                msg = f"{out}: cannot create the output folder: {err.strerror or err}"
+                raise ValueError(msg) from None
             log = _open_manifest(manifest) if manifest is not None else None
         plan = Plan(tuple(pairs), skip_existing=skip_existing)
         with render.batch_progress(len(items), enabled=not as_json) as advance:

@@ -84,10 +84,16 @@ def run_on_dask(
         msg = f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({err})"
         raise ConvcliError(msg) from None
     running: dict[Any, Item] = {}
+    cancelled = False  # cancelled tasks already running on a remote cluster go on
     try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        found = client.scheduler_info().get("workers", {})
+        n_workers = max(1, len(found))
         window = WINDOW_PER_WORKER * n_workers
-        client.run(_prepare_worker)
+        per_host: dict[str, int] = {}
+        for info in found.values():
+            host = str(info.get("host", ""))
+            per_host[host] = per_host.get(host, 0) + int(info.get("nthreads", 1) or 1)
+        client.run(_prepare_worker, per_host)
         shared_plan = client.scatter(plan, broadcast=True)
         queue = iter(items)
         finished = as_completed()
@@ -114,6 +120,7 @@ def run_on_dask(
             report(result)
             if fail_fast and result.status == "failed":
                 client.cancel(list(running))
+                cancelled = bool(running)
                 running.clear()
                 break
             submit_more()
@@ -126,19 +133,22 @@ def run_on_dask(
             cluster.close()
         # A .tmp left now is a killed worker's: every item has ended, or the
         # local cluster's workers are gone (a remote one may still be writing).
-        if not running or cluster is not None:
+        if cluster is not None or not (running or cancelled):
             remove_temporaries(items, plan)
 
 
-def _prepare_worker(dask_worker: Any = None) -> None:
+def _prepare_worker(per_host: dict[str, int], dask_worker: Any = None) -> None:
     """Set a Dask worker up as the local pool's workers are (run on each by `Client.run`).
 
-    Its tasks share the machine's CPUs instead of each taking them all
-    (`CONVCLI_THREADS`), and it keeps freed memory for the next image rather
+    ``per_host`` counts the task slots (threads of all workers) on each host:
+    each slot gets an equal share of the host's CPUs (`CONVCLI_THREADS`;
+    Dask's nanny already starts workers with one BLAS thread), and it keeps freed memory for the next image rather
     than page-faulting it in again (Dask's nanny sets a small
     ``MALLOC_TRIM_THRESHOLD_``): measured on 640x480 PNGs, each item took
     twice the CPU time of the local pool's without this.
     """
-    slots = int(getattr(dask_worker, "nthreads", 1) or 1)
+    host = str(getattr(dask_worker, "ip", "") or "")
+    slots = per_host.get(host) or int(getattr(dask_worker, "nthreads", 1) or 1)
+    # every task slot on this host gets an equal share of its CPUs
     os.environ[THREADS_ENV] = str(workers.threads_per_worker(slots))
     workers.reuse_freed_memory()

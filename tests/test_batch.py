@@ -812,3 +812,37 @@ def test_threads_per_worker_share_the_cpus() -> None:
     assert threads_per_worker(1) == cpus()
     assert threads_per_worker(cpus()) == 1
     assert threads_per_worker(10 * cpus()) == 1
+
+
+def test_out_that_cannot_be_a_folder_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    src = _make_clean(tmp_path)
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where the output folder would go\n", encoding="utf-8")
+    result = _batch(runner, src, "-k", "sobel", "-o", blocker)
+    assert result.exit_code == 2, result.output
+    assert f"Error: {blocker}: cannot create the output folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_one_ctrl_c_delivered_twice_still_finishes_running_items(
+    big_tree: Path, tmp_path: Path
+) -> None:
+    # `timeout -s INT` signals the process and then its group: two SIGINTs
+    # within SAME_CTRL_C seconds are one Ctrl-C, not the "stop now" second one.
+    out = tmp_path / "OUT"
+    env = {**os.environ, **ENV, "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "convcli", "batch", str(big_tree), "-o", str(out)]
+    cmd += ["-k", "gaussian:sigma=3", "-k", "sobel", "--jobs", "2", "--json"]
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        _wait_for(lambda: out.exists() and any(out.glob("*.png")), proc, every=0.02)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.1)  # past Python's signal flag, well within SAME_CTRL_C
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    summary = json.loads(stdout)["summary"]
+    # every item on disk is whole: both kernels' outputs, and reported as done
+    assert len(list(out.glob("*.png"))) == 2 * summary["done"]
+    assert _temporaries(out) == []
