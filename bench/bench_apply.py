@@ -118,6 +118,49 @@ print(
 STAGES = ("decode", "filter", "to_pixels", "encode")
 
 
+# ImageMagick's Sobel command lines (bench_batch.py runs the same ones).
+IM_LIGHTEN = [
+    "-define",
+    "convolve:scale=!",
+    "-define",
+    "morphology:compose=Lighten",
+    "-morphology",
+    "Convolve",
+    "Sobel:>",
+]
+IM_MAGNITUDE = [
+    "-define",
+    "convolve:scale=50%!",
+    "-bias",
+    "50%",
+    "(",
+    "-clone",
+    "0",
+    "-morphology",
+    "Convolve",
+    "Sobel",
+    ")",
+    "(",
+    "-clone",
+    "0",
+    "-morphology",
+    "Convolve",
+    "Sobel:90",
+    ")",
+    "-delete",
+    "0",
+    "-function",
+    "Polynomial",
+    "2,-2,0.5",
+    "-compose",
+    "plus",
+    "-composite",
+    "-evaluate",
+    "pow",
+    "0.5",
+]
+
+
 @dataclass
 class Contender:
     """One command line timed end to end, and what it computes."""
@@ -486,15 +529,7 @@ def build(
         (
             "im-both",
             "ImageMagick Sobel:> Lighten",
-            [
-                "-define",
-                "convolve:scale=!",
-                "-define",
-                "morphology:compose=Lighten",
-                "-morphology",
-                "Convolve",
-                "Sobel:>",
-            ],
+            IM_LIGHTEN,
             "the documented both-directions form: Sobel rotated by 0/90/180/270 degrees, "
             "the maximum of the 4 results, normalised: max(|gx|, |gy|) / 4 per channel, border edge; "
             "not the magnitude, not rescaled",
@@ -503,38 +538,7 @@ def build(
         (
             "im-mag",
             "ImageMagick magnitude",
-            [
-                "-define",
-                "convolve:scale=50%!",
-                "-bias",
-                "50%",
-                "(",
-                "-clone",
-                "0",
-                "-morphology",
-                "Convolve",
-                "Sobel",
-                ")",
-                "(",
-                "-clone",
-                "0",
-                "-morphology",
-                "Convolve",
-                "Sobel:90",
-                ")",
-                "-delete",
-                "0",
-                "-function",
-                "Polynomial",
-                "2,-2,0.5",
-                "-compose",
-                "plus",
-                "-composite",
-                "-evaluate",
-                "pow",
-                "0.5",
-                "-auto-level",
-            ],
+            [*IM_MAGNITUDE, "-auto-level"],
             "convcli's result built from IM operators (not an IM recipe): gx/8 + 1/2 and gy/8 + 1/2 "
             "(bias keeps the sign in a Q16 build without HDRI), squared back, summed, square root, "
             "min..max stretched; border edge; squares held at 16 bits lose the faintest edges",

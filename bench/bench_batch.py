@@ -80,6 +80,8 @@ from pathlib import Path
 
 import numpy as np
 from bench_apply import (
+    IM_LIGHTEN,
+    IM_MAGNITUDE,
     cpu_model,
     find_imagemagick,
     fmt,
@@ -134,48 +136,6 @@ if __name__ == "__main__":
         with Pool(processes) as pool:
             pool.starmap(sobel, pairs, chunksize=1)
 '''
-
-# bench_apply.py's ImageMagick command lines, for the same results.
-IM_LIGHTEN = [
-    "-define",
-    "convolve:scale=!",
-    "-define",
-    "morphology:compose=Lighten",
-    "-morphology",
-    "Convolve",
-    "Sobel:>",
-]
-IM_MAGNITUDE = [
-    "-define",
-    "convolve:scale=50%!",
-    "-bias",
-    "50%",
-    "(",
-    "-clone",
-    "0",
-    "-morphology",
-    "Convolve",
-    "Sobel",
-    ")",
-    "(",
-    "-clone",
-    "0",
-    "-morphology",
-    "Convolve",
-    "Sobel:90",
-    ")",
-    "-delete",
-    "0",
-    "-function",
-    "Polynomial",
-    "2,-2,0.5",
-    "-compose",
-    "plus",
-    "-composite",
-    "-evaluate",
-    "pow",
-    "0.5",
-]
 
 
 @dataclass
