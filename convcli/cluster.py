@@ -19,8 +19,8 @@ from typing import Any
 
 from convcli import workers
 from convcli.batch import Item, ItemResult, Plan, process_item, remove_temporaries
-from convcli.core import THREADS_ENV
 from convcli.errors import ConvcliError
+from convcli.workers import THREADS_ENV
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for a scheduler before giving up (``--scheduler-timeout``)."""

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from convcli.errors import ShapeError
 from convcli.names import BORDER_ALIASES, BORDERS, METHODS
+from convcli.workers import THREADS_ENV, cpus
 
 FloatArray = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.intp]
@@ -563,18 +564,12 @@ def _executor(n: int) -> ThreadPoolExecutor:
         return _POOL[0]
 
 
-THREADS_ENV = "CONVCLI_THREADS"
-"""Environment variable that caps the threads of one call (``workers=None``)."""
-
-
 def _default_workers() -> int:
+    """Threads of one call with ``workers=None``: `THREADS_ENV` if set, else the CPUs."""
     cap = os.environ.get(THREADS_ENV, "")
     if cap.isdigit() and int(cap) >= 1:
         return int(cap)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    return cpus()
 
 
 _LOCAL = threading.local()

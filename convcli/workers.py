@@ -7,15 +7,21 @@ CLI's own, on the other core.
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.forkserver
 import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import multiprocessing.context
+
+# ctypes and multiprocessing are imported where used: `convcli.core` imports
+# this module for `cpus` and `THREADS_ENV`, and must stay quick to import.
+
+THREADS_ENV = "CONVCLI_THREADS"
+"""Environment variable that caps the threads of one `conv2d` call (``workers=None``)."""
 
 PRELOAD = ["convcli.batch"]
 """What the worker server imports once, before it forks workers."""
@@ -38,6 +44,8 @@ def reuse_freed_memory() -> bool:
     the heap, and up to 256 MiB of freed heap is kept. Returns whether the
     C library took the settings.
     """
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
@@ -81,11 +89,13 @@ def worker_environment(threads: int) -> Iterator[None]:
     is left to this process, which stops the run in order.
     """
     names = (
-        "CONVCLI_THREADS",
+        THREADS_ENV,
         "OPENBLAS_NUM_THREADS",
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
     )
+    import multiprocessing.forkserver
+
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update(dict.fromkeys(names, str(threads)))
     try:
@@ -114,6 +124,8 @@ def pool_context() -> multiprocessing.context.BaseContext:
     Not plain fork: the parent may run threads (the progress bar's), and a
     fork copies their locks mid-use. Where there is no forkserver, spawn.
     """
+    import multiprocessing
+
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
@@ -135,6 +147,8 @@ def start_server(jobs: int) -> None:
     Returns at once; the server imports `PRELOAD` in its own process while
     the caller goes on. `convcli.batch.run` later forks its workers from it.
     """
+    import multiprocessing
+
     if jobs > 1 and "forkserver" in multiprocessing.get_all_start_methods():
         with worker_environment(threads_per_worker(jobs)):
             pass
