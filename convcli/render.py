@@ -17,13 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console, Group
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -576,6 +569,15 @@ def batch_progress(
     if not (enabled and err_console.is_terminal):
         yield lambda _: None
         return
+    # only batch draws a bar: apply and trace do not pay for importing it
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]batch"),
         BarColumn(),
