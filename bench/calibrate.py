@@ -4,8 +4,9 @@
 
 Times each method of ``convcli.conv2d`` with its default threads over a few image and
 kernel sizes, and fits, by least squares, the nanoseconds per output value that
-``convcli.core._estimate`` models: a fixed part plus a part per unit of work.
-Paste the printed lines over the constants in ``convcli/core.py``, then check
+``convcli.core.choose._estimate`` models: a fixed part plus a part per unit of work.
+Paste the printed lines over the constants in ``convcli/core/choose.py`` (the
+separable and banded pair live in ``convcli/core/separable.py``), then check
 with ``bench/check_auto.py`` that ``auto`` picks the fastest method. (On
 2026-11-25 the fit gave the FFT a fixed part of 12 ns, inflated by two threads'
 overhead on the 512x512 runs; 4 ns, set by hand, made check_auto.py's misses
@@ -29,10 +30,12 @@ import timeit
 import numpy as np
 
 import convcli
-from convcli import core
+from convcli.core import choose, geometry, tiles
+from convcli.core import fft as fft_method
+from convcli.core import separable as separable_method
 
 SIDES = (512, 1024, 2048)
-WORKERS = core._default_workers()  # as conv2d runs by default
+WORKERS = tiles._default_workers()  # as conv2d runs by default
 OPTIONS = {"padding": "same", "border": "symmetric"}
 
 
@@ -50,7 +53,7 @@ def best_ns_per_px(x: np.ndarray, w: np.ndarray, method: str, repeat: int = 5) -
 
 def best_ns_internal(x: np.ndarray, w: np.ndarray, runner, repeat: int = 5) -> float:
     """Like `best_ns_per_px`, for one of core's internal method runners."""
-    call = core._check_call(x, w, None, 1, "same", 1, "symmetric", 0.0, False)
+    call = geometry._check_call(x, w, None, 1, "same", 1, "symmetric", 0.0, False)
     out = np.empty((*call.geometry.out_shape, call.n_maps), call.dtype)
     seconds = min(
         timeit.repeat(lambda: runner(call, out, WORKERS), number=1, repeat=repeat)
@@ -85,7 +88,9 @@ def main() -> None:
             w = np.outer(g, g[::-1] + 0.5).astype(np.float32)
             width = x.shape[1] + k - 1
             units = k * width / x.shape[1] + k
-            separable.append((units, best_ns_internal(x, w, core._separable_taps)))
+            separable.append(
+                (units, best_ns_internal(x, w, separable_method._separable_taps))
+            )
 
     banded = []
     for x in images:
@@ -93,16 +98,18 @@ def main() -> None:
             g = np.exp(-(np.linspace(-2, 2, k) ** 2)) + 0.1
             w = np.outer(g, g[::-1] + 0.5).astype(np.float32)
             width = x.shape[1] + k - 1
-            rows_in = core._SEP_ROWS - 1 + k
-            macs = rows_in * width / x.shape[1] + core._SEP_COLS - 1 + k
-            banded.append((macs, best_ns_internal(x, w, core._separable_banded)))
+            rows_in = separable_method._SEP_ROWS - 1 + k
+            macs = rows_in * width / x.shape[1] + separable_method._SEP_COLS - 1 + k
+            banded.append(
+                (macs, best_ns_internal(x, w, separable_method._separable_banded))
+            )
 
     fft = []
     for x in images:
         for k in (15, 31, 63):
             w = rng.standard_normal((k, k)).astype(np.float32)
-            n_h = core._fft_size(k, x.shape[0])
-            n_w = core._fft_size(k, x.shape[1])
+            n_h = fft_method._fft_size(k, x.shape[0])
+            n_w = fft_method._fft_size(k, x.shape[1])
             points = n_h * n_w * math.log2(n_h * n_w) / ((n_h - k + 1) * (n_w - k + 1))
             fft.append((2 * points, best_ns_per_px(x, w, "fft", 3)))
 
@@ -115,7 +122,7 @@ def main() -> None:
         w = rng.standard_normal(wshape).astype(np.float32)
         ns = best_ns_per_px(x, w, "direct") * shape[2]  # per pixel, not per value
         taps_c = wshape[1] * wshape[2] * wshape[3]
-        copy = core._NS_PER_PIXEL * taps_c
+        copy = choose._NS_PER_PIXEL * taps_c
         bank.append((ns - copy) / (taps_c * wshape[0]))
 
     print(

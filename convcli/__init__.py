@@ -16,18 +16,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from convcli.core import (
-        Explanation,
-        Trace,
-        TraceStep,
-        conv2d,
-        explain,
-        output_size,
-        trace,
-    )
+    from convcli.core import Explanation, conv2d, explain, output_size
     from convcli.errors import ConvcliError, KernelError, ShapeError
     from convcli.kernels import Kernel, list_kernels, load_kernel
     from convcli.names import BORDERS, METHODS
+    from convcli.tracing import Trace, TraceStep, trace
 
 __version__ = "0.1.0"
 
@@ -42,9 +35,9 @@ _HOMES = {
     "conv2d": "convcli.core",
     "explain": "convcli.core",
     "output_size": "convcli.core",
-    "Trace": "convcli.core",
-    "TraceStep": "convcli.core",
-    "trace": "convcli.core",
+    "Trace": "convcli.tracing",
+    "TraceStep": "convcli.tracing",
+    "trace": "convcli.tracing",
     "Kernel": "convcli.kernels",
     "list_kernels": "convcli.kernels",
     "load_kernel": "convcli.kernels",

@@ -28,9 +28,9 @@ from convcli.names import (
 
 if TYPE_CHECKING:
     from convcli.batch import Item, ItemResult
-    from convcli.core import Trace
     from convcli.kernels import Kernel
     from convcli.pipeline import ApplyOptions, ApplyResult
+    from convcli.tracing import Trace
 
 # numpy, Pillow and rich are imported inside the commands that need them, so
 # that `convcli --help` and `convcli --version` start fast.
@@ -726,9 +726,9 @@ def trace(
     padding 0, stride 1, zeros around the border.
     """
     from convcli import render
-    from convcli.core import trace as make_trace
     from convcli.demos import DEMOS, load_demo
     from convcli.kernels import load_kernel, load_matrix
+    from convcli.tracing import trace as make_trace
 
     if list_demos:
         table = render.demo_table(DEMOS)

@@ -1,7 +1,7 @@
 """Worked examples for ``convcli trace --demo``: small inputs that each teach one idea.
 
 Numbers only: each demo is an input, a kernel, a bias and the layer's
-settings, which `convcli.core.trace` lays out step by step.
+settings, which `convcli.tracing.trace` lays out step by step.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Demo:
     bias : tuple of float
         One value per filter (empty: none).
     options : dict
-        `convcli.core.trace` keywords: stride, padding, dilation, border.
+        `convcli.tracing.trace` keywords: stride, padding, dilation, border.
     """
 
     name: str

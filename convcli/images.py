@@ -21,9 +21,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from convcli.core import FloatArray, Trace, TraceStep, format_number
+from convcli.core import FloatArray
 from convcli.errors import ConvcliError
 from convcli.names import CHANNELS, RANGES
+from convcli.tracing import Trace, TraceStep, format_number
 
 # Output formats by file ending, and whether each holds 16-bit gray.
 FORMATS: dict[str, tuple[str, bool]] = {
@@ -686,7 +687,7 @@ def trace_frame(trace: Trace, index: int, *, title: str = "") -> npt.NDArray[np.
     Parameters
     ----------
     trace : Trace
-        The convolution laid out by `convcli.core.trace`.
+        The convolution laid out by `convcli.tracing.trace`.
     index : int
         Which step, 0 <= index < len(trace.steps).
     title : str, optional
@@ -704,7 +705,7 @@ def trace_frame(trace: Trace, index: int, *, title: str = "") -> npt.NDArray[np.
 
     Examples
     --------
-    >>> from convcli.core import trace
+    >>> from convcli.tracing import trace
     >>> t = trace([[1, 2, 3], [4, 5, 6]], [[1, 0], [0, -1]], bias=10)
     >>> frame = trace_frame(t, 1)
     >>> frame.dtype, frame.shape[2], frame.shape == trace_frame(t, 0).shape
@@ -733,7 +734,7 @@ def save_trace_gif(
     path : str or path-like
         Where to write; the name must end in ``.gif``.
     trace : Trace
-        The convolution laid out by `convcli.core.trace`.
+        The convolution laid out by `convcli.tracing.trace`.
     title : str, optional
         A line (wrapped if long) on top of every frame.
     frame_ms : int, optional
@@ -755,7 +756,7 @@ def save_trace_gif(
     Examples
     --------
     >>> import tempfile
-    >>> from convcli.core import trace
+    >>> from convcli.tracing import trace
     >>> t = trace([[1, 2, 3], [4, 5, 6]], [[1, 0], [0, -1]])
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     gif = save_trace_gif(Path(folder) / "t.gif", t, title="a 2x2 kernel")

@@ -20,9 +20,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from convcli.core import Trace, format_number, size_formula
 from convcli.kernels import GENERATORS, Kernel
 from convcli.names import STATUSES
+from convcli.tracing import Trace, format_number, size_formula
 
 if TYPE_CHECKING:
     from convcli.batch import ItemResult

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convcli.core import trace
 from convcli.demos import load_demo
 from convcli.images import save, save_trace_gif, trace_frame
+from convcli.tracing import trace
 
 HERE = Path(__file__).resolve().parent
 GIF = HERE / "cs231n_trace.gif"

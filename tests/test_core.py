@@ -395,7 +395,7 @@ def test_fft_in_batches_of_one_column_tile(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Wide images split each row band's column tiles into several FFT calls.
-    monkeypatch.setattr(convcli.core, "_FFT_BATCH_BYTES", 1)
+    monkeypatch.setattr(convcli.core.fft, "_FFT_BATCH_BYTES", 1)
     data = _large_inputs()
     key, kwargs = LARGE_CASES[case]
     x, w = data["x"], data[key]
@@ -681,9 +681,9 @@ def test_both_separable_variants_match_reference(
             else {"taps": 1.0, "banded": 0.0}
         )
 
-    monkeypatch.setattr(convcli.core, "_separable_costs", prefer)
-    monkeypatch.setattr(convcli.core, "_SEP_ROWS", 5)
-    monkeypatch.setattr(convcli.core, "_SEP_COLS", 7)
+    monkeypatch.setattr(convcli.core.separable, "_separable_costs", prefer)
+    monkeypatch.setattr(convcli.core.separable, "_SEP_ROWS", 5)
+    monkeypatch.setattr(convcli.core.separable, "_SEP_COLS", 7)
     rng = np.random.default_rng(77)
     gauss = np.outer([1.0, 3.0, 2.0, 0.5], [2.0, -1.0, 0.5, 4.0, 1.0])
     cases = [
@@ -1511,14 +1511,14 @@ def test_public_constants() -> None:
 
 
 def test_threads_env_caps_the_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from convcli import core
+    from convcli.core import tiles
 
-    monkeypatch.setenv(core.THREADS_ENV, "1")
-    assert core._default_workers() == 1
-    monkeypatch.setenv(core.THREADS_ENV, "junk")
-    assert core._default_workers() >= 1
+    monkeypatch.setenv(tiles.THREADS_ENV, "1")
+    assert tiles._default_workers() == 1
+    monkeypatch.setenv(tiles.THREADS_ENV, "junk")
+    assert tiles._default_workers() >= 1
     x = np.arange(64.0).reshape(8, 8)
-    monkeypatch.setenv(core.THREADS_ENV, "1")
+    monkeypatch.setenv(tiles.THREADS_ENV, "1")
     np.testing.assert_allclose(
         conv2d(x, np.ones((3, 3))), reference_conv2d(x, np.ones((3, 3)))
     )

@@ -11,16 +11,16 @@ from hypothesis import strategies as st
 from reference import reference_conv2d
 
 from convcli import ShapeError, conv2d
-from convcli.core import (
+from convcli.core import output_size
+from convcli.demos import DEMOS, load_demo
+from convcli.tracing import (
     TRACE_MAX_STEPS,
     format_number,
-    output_size,
     product_terms,
     size_formula,
     trace,
     trace_steps,
 )
-from convcli.demos import DEMOS, load_demo
 
 
 def _rebuild(steps: list, shape: tuple[int, ...]) -> np.ndarray:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from convcli.core import Trace, trace
 from convcli.demos import load_demo
 from convcli.images import TRACE_COLOURS, ImageError, save_trace_gif, trace_frame
+from convcli.tracing import Trace, trace
 
 
 def _demo_trace(name: str) -> Trace:

@@ -1,0 +1,179 @@
+"""The numeric core: `conv2d`, the one entry point of its three methods.
+
+numpy only: nothing here opens a file, prints or exits. One module per job:
+
+- `geometry`: padding, output sizes, borders, and the checks every call passes
+  once, first (`_check_call`);
+- `tiles`: gathering the padded rows a tile needs, scratch buffers, the threads;
+- `direct`, `separable`, `fft`: the three methods;
+- `choose`: the cost model behind ``method="auto"`` and `explain`.
+
+Every method works on row tiles of the output. A tile gathers the rows and
+columns of the padded input it needs straight from ``x`` (the border is built by
+index arithmetic, so the whole padded image is never materialized), converts them
+to the compute dtype once, and writes its rows of the output. Tiles are
+independent, so they run on a small thread pool: numpy releases the GIL in its
+loops, BLAS calls and FFTs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from convcli.core.choose import Explanation, _choose, explain
+from convcli.core.direct import _direct
+from convcli.core.fft import _fft
+from convcli.core.geometry import (
+    FloatArray,
+    IntArray,
+    IntPair,
+    Method,
+    Padding,
+    _Call,
+    _check_call,
+    border_index,
+    output_size,
+)
+from convcli.core.separable import _separable, kernel_rank
+from convcli.core.tiles import _default_workers
+from convcli.names import METHODS
+
+__all__ = [
+    "Explanation",
+    "FloatArray",
+    "IntArray",
+    "IntPair",
+    "Method",
+    "Padding",
+    "border_index",
+    "conv2d",
+    "explain",
+    "kernel_rank",
+    "output_size",
+]
+
+_RUNNERS: dict[str, Callable[[_Call, FloatArray, int], None]] = {
+    "direct": _direct,
+    "separable": _separable,
+    "fft": _fft,
+}
+
+
+def conv2d(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    border: str = "constant",
+    cval: float = 0.0,
+    flip: bool = False,
+    method: Method = "auto",
+    workers: int | None = None,
+) -> FloatArray:
+    """Convolve an image with a kernel or a bank of filters, as a CNN layer does.
+
+    This is cross-correlation: each output value is the window of the padded
+    input multiplied element-wise with ``w`` and summed, ``w`` applied unflipped,
+    unless ``flip=True`` (true convolution, as ``scipy.ndimage.convolve``)::
+
+        out[i, j, d] = bias[d] + sum_{u, v, c} xp[i*s + u*dl, j*s + v*dl, c] * w[d, c, u, v]
+
+    where ``xp`` is ``x`` padded by ``padding`` with ``border``.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (H, W, C)
+        The image. Never modified.
+    w : array_like, shape (kh, kw) or (D, C, kh, kw)
+        A 2-D kernel, applied to each channel of ``x`` on its own (depthwise),
+        or a bank of D filters, each spanning all C channels of ``x``. A 2-D
+        ``x`` takes a bank of shape (D, 1, kh, kw).
+    bias : float or array_like of shape (n_maps,), optional
+        Added to every output value: one scalar, or one value per output map
+        (C for a 2-D kernel on a (H, W, C) image, D for a bank).
+    stride : int or (int, int), optional
+        Step between windows, rows then columns; at least 1. Only the kept
+        outputs are computed.
+    padding : int, (int, int), ((int, int), (int, int)), "same" or "valid", optional
+        Padding on each side; ``(ph, pw)`` for rows and columns;
+        ``((top, bottom), (left, right))``; ``"valid"`` for none; ``"same"`` for an
+        output of ``ceil(n / stride)`` per axis, the total padding split with the
+        smaller half before (as TensorFlow's SAME). Default 0.
+    dilation : int or (int, int), optional
+        Spacing between kernel taps; at least 1.
+    border : str, optional
+        What the padding holds, with ``numpy.pad``'s names: ``"constant"``
+        (``cval``; alias ``"zero"``), ``"edge"`` (alias ``"replicate"``),
+        ``"reflect"`` (d c b | a b c d), ``"symmetric"`` (c b a | a b c d) or
+        ``"wrap"``. Default ``"constant"``.
+    cval : float, optional
+        The value of ``"constant"`` padding. Default 0.
+    flip : bool, optional
+        Rotate ``w`` by 180 degrees first (true convolution). Default False.
+    method : {"auto", "direct", "separable", "fft"}, optional
+        ``"direct"`` shifts and accumulates over the taps (a bank does one GEMM
+        per row tile); ``"separable"`` splits each 2-D kernel into rank-1 terms
+        by SVD and runs two 1-D passes per term (exact for any kernel, fastest
+        for rank 1: Sobel, box, Gaussian); ``"fft"`` runs overlap-save over
+        tiles with float32 FFTs; ``"auto"`` picks by the cost model that
+        `explain` reports. All give the same result within float rounding.
+    workers : int, optional
+        Threads for the row tiles. Default: the CPUs this process may use.
+
+    Returns
+    -------
+    ndarray
+        Shape (H', W') for a 2-D ``x`` and 2-D ``w``, else (H', W', n_maps),
+        with ``H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1``
+        (likewise W'). float64 if ``x`` is float64, else float32 (integer
+        inputs are computed in float32).
+
+    Raises
+    ------
+    ValueError
+        A bad value: stride or dilation < 1, negative padding, unknown border or
+        method, shapes that do not fit (`convcli.ShapeError`), a kernel window
+        larger than the padded input.
+    TypeError
+        A bad type: complex or object arrays, a non-integer stride.
+
+    Examples
+    --------
+    The worked window of the spec (one output, no padding):
+
+    >>> window = np.array([[4, 0, 0], [0, 0, 0], [0, 0, -4]])
+    >>> kernel = np.array([[0, 0, 0], [0, 1, 1], [0, 1, 2]])
+    >>> conv2d(window, kernel)
+    array([[-8.]], dtype=float32)
+
+    Stride 2 and zero padding 1 on a 5x5 image give 3x3:
+
+    >>> conv2d(np.ones((5, 5)), np.ones((3, 3)), stride=2, padding=1)
+    array([[4., 6., 4.],
+           [6., 9., 6.],
+           [4., 6., 4.]])
+    """
+    call = _check_call(x, w, bias, stride, padding, dilation, border, cval, flip)
+    if method not in METHODS:
+        msg = f"method must be one of {', '.join(METHODS)}; got {method!r}"
+        raise ValueError(msg)
+    chosen = _choose(call).method if method == "auto" else method
+    if workers is None:
+        n_workers = _default_workers()
+    elif isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
+        n_workers = workers
+    else:
+        msg = f"workers must be an int >= 1 or None; got {workers!r}"
+        raise ValueError(msg)
+    out_h, out_w = call.geometry.out_shape
+    out = np.empty((out_h, out_w, call.n_maps), call.dtype)
+    _RUNNERS[chosen](call, out, n_workers)
+    if call.bias is not None:
+        out += call.bias
+    return out[:, :, 0] if call.squeeze else out

@@ -1,0 +1,421 @@
+"""Geometry and arguments of one call: padding, output sizes, borders, validation.
+
+Everything `conv2d` checks happens here, once, before any method runs: the
+result is a `_Call` with arrays in canonical layout and a `_Geometry` that no
+method checks again. numpy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from convcli.errors import ShapeError
+from convcli.names import BORDER_ALIASES, BORDERS
+
+FloatArray = npt.NDArray[np.floating[Any]]
+IntArray = npt.NDArray[np.intp]
+
+Method = Literal["auto", "direct", "separable", "fft"]
+Padding = int | str | Sequence[int] | Sequence[Sequence[int]]
+IntPair = int | Sequence[int]
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Everything about one call that does not depend on the pixel values."""
+
+    in_shape: tuple[int, int, int]  # (H, W, C)
+    kernel: tuple[int, int]  # (kh, kw)
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, bottom, left, right
+    border: str
+    cval: float
+    out_shape: tuple[int, int]  # (H', W')
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Rows and columns one dilated window spans."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+    @property
+    def padded_width(self) -> int:
+        """Columns of the padded input that some window reaches."""
+        return (self.out_shape[1] - 1) * self.stride[1] + self.extent[1]
+
+
+# ---------------------------------------------------------------------------
+# Arithmetic on one axis
+
+
+def output_size(
+    n: int,
+    k: int,
+    *,
+    stride: int = 1,
+    padding: int | str | Sequence[int] = 0,
+    dilation: int = 1,
+) -> int:
+    """Return the length of one output axis.
+
+    ``out = floor((n + p_before + p_after - dilation*(k-1) - 1) / stride) + 1``.
+
+    Parameters
+    ----------
+    n, k : int
+        Input length and kernel length along the axis.
+    stride : int, optional
+        Step between windows; at least 1.
+    padding : int, pair of int, "same" or "valid", optional
+        Padding on each side, or ``(before, after)``. ``"same"`` gives
+        ``ceil(n / stride)``.
+    dilation : int, optional
+        Spacing between kernel taps; at least 1.
+
+    Returns
+    -------
+    int
+        The output length; 0 or less means the kernel does not fit.
+
+    Examples
+    --------
+    >>> output_size(7, 3, stride=2)
+    3
+    >>> output_size(5, 3, stride=2, padding=1)
+    3
+    >>> output_size(10, 4, stride=3, padding="same")
+    4
+    """
+    for name, value, least in [
+        ("n", n, 1),
+        ("k", k, 1),
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+    ]:
+        _check_int(value, name, least)
+    if isinstance(padding, str):
+        before, after = _same_or_valid(padding, n, k, stride, dilation, "padding")
+    elif isinstance(padding, int | np.integer) and not isinstance(padding, bool):
+        before = after = int(padding)
+    elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2:
+        before, after = cast("Sequence[int]", padding)
+    else:
+        msg = f'padding must be an int, a pair, "same" or "valid"; got {padding!r}'
+        raise TypeError(msg)
+    _check_int(before, "padding", 0)
+    _check_int(after, "padding", 0)
+    return (
+        int(n) + int(before) + int(after) - int(dilation) * (int(k) - 1) - 1
+    ) // int(stride) + 1
+
+
+def _check_int(value: object, name: str, least: int) -> None:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        msg = f"{name} must be an int; got {value!r}"
+        raise TypeError(msg)
+    if value < least:
+        msg = f"{name} must be >= {least}; got {value}"
+        raise ValueError(msg)
+
+
+def _same_or_valid(
+    padding: str, n: int, k: int, stride: int, dilation: int, what: str
+) -> tuple[int, int]:
+    mode = padding.lower()
+    if mode == "valid":
+        return 0, 0
+    if mode == "same":
+        out = -(-n // stride)
+        total = max((out - 1) * stride + dilation * (k - 1) + 1 - n, 0)
+        return total // 2, total - total // 2
+    msg = f'{what} must be an int, a pair, "same" or "valid"; got {padding!r}'
+    raise ValueError(msg)
+
+
+def border_index(idx: IntArray, n: int, border: str) -> IntArray:
+    """Map positions along a padded axis to positions in the unpadded axis.
+
+    Parameters
+    ----------
+    idx : ndarray of int
+        Positions relative to the first input element (negative before it,
+        ``>= n`` after it).
+    n : int
+        Length of the unpadded axis.
+    border : str
+        A resolved border mode, one of `BORDERS`.
+
+    Returns
+    -------
+    ndarray of int
+        Source positions in ``[0, n)``; ``-1`` where ``border`` is ``"constant"``
+        and the position lies outside.
+
+    Examples
+    --------
+    >>> border_index(np.arange(-3, 7), 4, "reflect")
+    array([3, 2, 1, 0, 1, 2, 3, 2, 1, 0])
+    >>> border_index(np.arange(-3, 7), 4, "symmetric")
+    array([2, 1, 0, 0, 1, 2, 3, 3, 2, 1])
+    """
+    if border == "constant":
+        return np.where((idx >= 0) & (idx < n), idx, -1)
+    if border == "edge":
+        return np.clip(idx, 0, n - 1)
+    if border == "wrap":
+        return idx % n
+    if border == "symmetric":
+        m = idx % (2 * n)
+        return np.where(m < n, m, 2 * n - 1 - m)
+    if border == "reflect":
+        if n == 1:
+            return np.zeros_like(idx)
+        period = 2 * (n - 1)
+        m = idx % period
+        return np.where(m < n, m, period - m)
+    msg = f"border must be one of {', '.join(BORDERS)}; got {border!r}"
+    raise ValueError(msg)
+
+
+# ---------------------------------------------------------------------------
+# Validation: once, first
+
+
+def _pair(value: object, what: str) -> tuple[int, int]:
+    if isinstance(value, bool | np.bool_):
+        msg = f"{what} must be an int or a pair of ints; got {value!r}"
+        raise TypeError(msg)
+    if isinstance(value, int | np.integer):
+        pair = (int(value), int(value))
+    elif isinstance(value, Sequence | np.ndarray) and len(value) == 2:
+        items = list(value)
+        if not all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+            for v in items
+        ):
+            msg = f"{what} must be an int or a pair of ints; got {value!r}"
+            raise TypeError(msg)
+        pair = (int(items[0]), int(items[1]))
+    else:
+        msg = f"{what} must be an int or a pair of ints; got {value!r}"
+        raise TypeError(msg)
+    if min(pair) < 1:
+        msg = f"{what} must be >= 1 in both axes; got {pair}"
+        raise ValueError(msg)
+    return pair
+
+
+def _normalize_border(border: object) -> str:
+    if not isinstance(border, str):
+        msg = f"border must be a string, one of {', '.join(BORDERS)}; got {border!r}"
+        raise TypeError(msg)
+    name = BORDER_ALIASES.get(border.lower(), border.lower())
+    if name not in BORDERS:
+        allowed = ", ".join(BORDERS) + " (aliases: " + ", ".join(BORDER_ALIASES) + ")"
+        msg = f"border must be one of {allowed}; got {border!r}"
+        raise ValueError(msg)
+    return name
+
+
+def _normalize_padding(
+    padding: object,
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int, int]:
+    bad = (
+        "padding must be an int >= 0, a pair (ph, pw), a pair of pairs "
+        f'((top, bottom), (left, right)), "same" or "valid"; got {padding!r}'
+    )
+    if isinstance(padding, str):
+        rows = _same_or_valid(
+            padding, in_hw[0], kernel[0], stride[0], dilation[0], "padding"
+        )
+        cols = _same_or_valid(
+            padding, in_hw[1], kernel[1], stride[1], dilation[1], "padding"
+        )
+        return (*rows, *cols)
+    if isinstance(padding, bool | np.bool_):
+        raise TypeError(bad)
+    if isinstance(padding, int | np.integer):
+        pads = (int(padding),) * 4
+    elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2:
+        parts = list(padding)
+        if all(
+            isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts
+        ):
+            pads = (int(parts[0]), int(parts[0]), int(parts[1]), int(parts[1]))
+        elif all(
+            isinstance(p, Sequence | np.ndarray)
+            and len(p) == 2
+            and all(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) for v in p
+            )
+            for p in parts
+        ):
+            pads = tuple(int(v) for p in parts for v in p)  # type: ignore[assignment]
+        else:
+            raise TypeError(bad)
+    else:
+        raise TypeError(bad)
+    if min(pads) < 0:
+        msg = f"padding must be >= 0 on every side; got {padding!r}"
+        raise ValueError(msg)
+    return pads
+
+
+def _compute_dtype(x: npt.NDArray[Any]) -> np.dtype[np.floating[Any]]:
+    """Integers, booleans and float16 compute in float32; float64 stays float64."""
+    if x.dtype == np.float64:
+        return np.dtype(np.float64)
+    if x.dtype.kind in "biuf":
+        return np.dtype(np.float32)
+    msg = f"x must hold real numbers (bool, int, uint or float); got dtype {x.dtype}"
+    raise TypeError(msg)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A validated call: arrays in canonical layout plus its geometry."""
+
+    x: npt.NDArray[Any]  # (H, W, C), caller's dtype, never written
+    w: FloatArray  # (kh, kw) depthwise, or (D, C, kh, kw) bank; compute dtype
+    bank: bool
+    squeeze: bool  # the caller passed a 2-D x with a 2-D w
+    geometry: _Geometry
+    dtype: np.dtype[np.floating[Any]]
+    bias: FloatArray | None  # shape (n_maps,)
+
+    @property
+    def n_maps(self) -> int:
+        return self.w.shape[0] if self.bank else self.geometry.in_shape[2]
+
+
+def _check_call(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    stride: object,
+    padding: object,
+    dilation: object,
+    border: object,
+    cval: object,
+    flip: bool,
+) -> _Call:
+    xa = np.asarray(x)
+    dtype = _compute_dtype(xa)
+    wa = np.asarray(w)
+    if wa.dtype.kind not in "biuf":
+        msg = f"w must hold real numbers; got dtype {wa.dtype}"
+        raise TypeError(msg)
+    if xa.ndim not in (2, 3):
+        msg = (
+            f"x must have shape (H, W) or (H, W, C); got shape {xa.shape} "
+            f"(with w of shape {wa.shape})"
+        )
+        raise ShapeError(msg)
+    if min(xa.shape) == 0:
+        msg = f"x must have at least one row, column and channel; got shape {xa.shape}"
+        raise ShapeError(msg)
+    x3 = xa if xa.ndim == 3 else xa[:, :, np.newaxis]
+    channels = x3.shape[2]
+    if wa.ndim == 2:
+        bank = False
+    elif wa.ndim == 4 and wa.shape[1] == channels:
+        bank = True
+    else:
+        expected = f"(kh, kw) or (D, {channels}, kh, kw)"
+        msg = f"w has shape {wa.shape}; expected {expected} for x of shape {xa.shape}"
+        raise ShapeError(msg)
+    if wa.size == 0:
+        msg = f"w must not be empty; got shape {wa.shape}"
+        raise ShapeError(msg)
+    if not np.isfinite(wa).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wa))[0])
+        msg = f"w must hold finite numbers; got {wa[bad]} at index {bad}"
+        raise ValueError(msg)
+    wc = wa.astype(dtype, copy=True)
+    if flip:
+        wc = np.ascontiguousarray(wc[..., ::-1, ::-1])
+    kernel = (int(wc.shape[-2]), int(wc.shape[-1]))
+
+    stride2 = _pair(stride, "stride")
+    dilation2 = _pair(dilation, "dilation")
+    resolved = _normalize_border(border)
+    if isinstance(cval, bool) or not isinstance(
+        cval, int | float | np.integer | np.floating
+    ):
+        msg = f"cval must be a number; got {cval!r}"
+        raise TypeError(msg)
+    in_hw = (int(x3.shape[0]), int(x3.shape[1]))
+    pads = _normalize_padding(padding, in_hw, kernel, stride2, dilation2)
+    out_h = output_size(
+        in_hw[0], kernel[0], stride=stride2[0], padding=pads[:2], dilation=dilation2[0]
+    )
+    out_w = output_size(
+        in_hw[1], kernel[1], stride=stride2[1], padding=pads[2:], dilation=dilation2[1]
+    )
+    if out_h < 1 or out_w < 1:
+        extent = (
+            dilation2[0] * (kernel[0] - 1) + 1,
+            dilation2[1] * (kernel[1] - 1) + 1,
+        )
+        padded = (in_hw[0] + pads[0] + pads[1], in_hw[1] + pads[2] + pads[3])
+        msg = (
+            f"kernel window {extent[0]}x{extent[1]} (kernel {kernel[0]}x{kernel[1]}, "
+            f"dilation {dilation2}) is larger than the padded input "
+            f"{padded[0]}x{padded[1]}"
+        )
+        raise ShapeError(msg)
+    geometry = _Geometry(
+        in_shape=(in_hw[0], in_hw[1], channels),
+        kernel=kernel,
+        stride=stride2,
+        dilation=dilation2,
+        pads=pads,
+        border=resolved,
+        cval=float(cval),
+        out_shape=(out_h, out_w),
+    )
+    call = _Call(
+        x=x3,
+        w=wc,
+        bank=bank,
+        squeeze=xa.ndim == 2 and not bank,
+        geometry=geometry,
+        dtype=dtype,
+        bias=None,
+    )
+    if bias is None:
+        return call
+    ba = np.asarray(bias)
+    if ba.dtype.kind not in "biuf":
+        msg = f"bias must hold real numbers; got dtype {ba.dtype}"
+        raise TypeError(msg)
+    n_maps = call.n_maps
+    if ba.ndim == 0:
+        bvec = np.full(n_maps, ba, dtype=dtype)
+    elif ba.shape == (n_maps,):
+        bvec = ba.astype(dtype)
+    else:
+        msg = (
+            f"bias must be a scalar or have shape ({n_maps},), one value per output "
+            f"map; got shape {ba.shape}"
+        )
+        raise ShapeError(msg)
+    return _Call(
+        x=x3,
+        w=wc,
+        bank=bank,
+        squeeze=call.squeeze,
+        geometry=geometry,
+        dtype=dtype,
+        bias=bvec,
+    )
