@@ -799,7 +799,7 @@ def trace(
             first = _step_index(t, *_only(only))
             indices = range(first, first + 1)
         if gif is not None:
-            from convcli.images import save_trace_gif
+            from convcli.trace_gif import save_trace_gif
 
             save_trace_gif(gif, t, title=title)
     if as_json:

@@ -3,7 +3,7 @@
     .venv/bin/python sample_images/make_trace_gif.py
 
 Builds the trace exactly as ``convcli trace --demo cs231n`` does and writes it
-with ``convcli.images``: sample_images/cs231n_trace.gif (every step) and
+with ``convcli.trace_gif``: sample_images/cs231n_trace.gif (every step) and
 sample_images/cs231n_trace_frame1.png (the first step, for places that show
 no animation).
 """
@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from convcli.demos import load_demo
-from convcli.images import save, save_trace_gif, trace_frame
+from convcli.images import save
+from convcli.trace_gif import save_trace_gif, trace_frame
 from convcli.tracing import trace
 
 HERE = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""The --gif renderer of convcli trace: convcli.images.save_trace_gif and trace_frame."""
+"""The --gif renderer of convcli trace: convcli.trace_gif.save_trace_gif and trace_frame."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from PIL import Image, ImageSequence
 
 from convcli.demos import load_demo
-from convcli.images import TRACE_COLOURS, ImageError, save_trace_gif, trace_frame
+from convcli.images import ImageError
+from convcli.trace_gif import TRACE_COLOURS, save_trace_gif, trace_frame
 from convcli.tracing import Trace, trace
 
 
