@@ -1,10 +1,12 @@
 """Whole folders: find the images, filter them in parallel, report every item.
 
-`find_images` lists the work, `run` does it on a process pool (or in this
-process for one job) and returns one `ItemResult` per input, in input order.
-Nothing here prints: progress is a callback, and the CLI draws it. A bad file
-becomes a failed item and the run goes on; outputs are written atomically by
-`convcli.images.save`, so an interrupted item leaves nothing behind.
+`find_images` lists the work, `run` does it and returns one `ItemResult` per
+input, in input order. Who does the items is `run`'s ``executor``: by default
+`run_locally`, a process pool (or this process for one job); `convcli.cluster`
+builds one for a Dask cluster. Nothing here prints: progress is a callback,
+and the CLI draws it. A bad file becomes a failed item and the run goes on;
+outputs are written atomically by `convcli.images.save`, so an interrupted
+item leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from convcli import workers
 from convcli.errors import ConvcliError
@@ -237,6 +239,29 @@ class Interrupted(Exception):
         self.results = results
 
 
+class Executor(Protocol):
+    """What runs a batch's items: `run_locally`, or `convcli.cluster.dask_executor`'s.
+
+    It runs ``items`` with ``jobs`` workers, records each result in ``done``
+    (by input path) and passes it to ``report`` as it ends, and with
+    ``fail_fast`` starts no item after the first failure. On Ctrl-C it
+    drops the items not started, finishes (or cancels) the running ones and
+    lets the `KeyboardInterrupt` go on; `run` turns it into `Interrupted`.
+    """
+
+    def __call__(
+        self,
+        items: Sequence[Item],
+        plan: Plan,
+        *,
+        jobs: int,
+        fail_fast: bool,
+        done: dict[Path, ItemResult],
+        report: Callable[[ItemResult], None],
+    ) -> None:
+        """Run the items, recording each result in ``done`` and passing it to ``report``."""
+
+
 def run(
     items: Sequence[Item],
     plan: Plan,
@@ -244,16 +269,16 @@ def run(
     jobs: int = 1,
     fail_fast: bool = False,
     on_item: Callable[[ItemResult], None] | None = None,
-    scheduler: str | None = None,
-    scheduler_timeout: float = 10.0,
+    executor: Executor | None = None,
 ) -> list[ItemResult]:
     """Process every item; return one result per item that ran, in input order.
 
     ``jobs`` processes work at once (1: in this process). ``on_item`` is
     called in this process as each item ends. With ``fail_fast`` the first
     failure stops the run: items not started are left out of the results.
-    ``scheduler`` runs the items on a Dask cluster instead (an address, or
-    ``"local"`` for a LocalCluster of ``jobs`` workers; see `convcli.cluster`).
+    ``executor`` runs the items somewhere else than `run_locally` does (see
+    `convcli.cluster.dask_executor`); items whose outputs clash are failed
+    here first, whichever runs the rest.
 
     Raises
     ------
@@ -262,6 +287,7 @@ def run(
         (their outputs are whole files), and the exception carries the
         results so far.
     """
+    execute = executor or run_locally
     report = on_item or (lambda _: None)
     done: dict[Path, ItemResult] = {}
     order = {item.path: i for i, item in enumerate(items)}
@@ -274,33 +300,37 @@ def run(
         for result in clashes:
             done[result.input] = result
             report(result)
-        if scheduler is not None:
-            from convcli.cluster import run_on_dask
-
-            run_on_dask(
-                todo,
-                plan,
-                scheduler,
-                jobs=jobs,
-                fail_fast=fail_fast,
-                done=done,
-                report=report,
-                timeout=scheduler_timeout,
-            )
-        elif jobs <= 1 or len(todo) <= 1:
-            if len(todo) > 1:
-                workers.reuse_freed_memory()
-            for item in todo:
-                result = process_item(item, plan)
-                done[item.path] = result
-                report(result)
-                if fail_fast and result.status == "failed":
-                    break
-        else:
-            _run_pool(todo, plan, jobs, fail_fast, done, report)
+        execute(todo, plan, jobs=jobs, fail_fast=fail_fast, done=done, report=report)
     except KeyboardInterrupt:
         raise Interrupted(ordered()) from None
     return ordered()
+
+
+def run_locally(
+    items: Sequence[Item],
+    plan: Plan,
+    *,
+    jobs: int,
+    fail_fast: bool,
+    done: dict[Path, ItemResult],
+    report: Callable[[ItemResult], None],
+) -> None:
+    """Run the items on a pool of ``jobs`` processes, or in this process.
+
+    One job or one item runs here, with no pool to start. The default
+    `Executor` of `run`.
+    """
+    if jobs <= 1 or len(items) <= 1:
+        if len(items) > 1:
+            workers.reuse_freed_memory()
+        for item in items:
+            result = process_item(item, plan)
+            done[item.path] = result
+            report(result)
+            if fail_fast and result.status == "failed":
+                break
+    else:
+        _run_pool(items, plan, jobs, fail_fast, done, report)
 
 
 def _run_pool(

@@ -1,7 +1,10 @@
 """`convcli batch --scheduler`: the items of a batch on a Dask cluster.
 
-The work per item is `convcli.batch.process_item`, as on the local process
-pool; Dask's ``distributed`` scheduler only places it. Items go out in bounded
+`dask_executor` returns the `convcli.batch.Executor` that `convcli.batch.run`
+takes to run on a cluster instead of its local process pool; this module
+uses `convcli.batch`, never the other way round. The work per item is
+`convcli.batch.process_item`, as on the local process pool; Dask's
+``distributed`` scheduler only places it. Items go out in bounded
 windows (never millions of futures at once), results come back as they end,
 a task whose worker dies is retried elsewhere (outputs are written atomically,
 so a killed attempt leaves no partial file), and Ctrl-C cancels what is
@@ -18,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from convcli import workers
-from convcli.batch import Item, ItemResult, Plan, process_item, remove_temporaries
+from convcli.batch import (
+    Executor,
+    Item,
+    ItemResult,
+    Plan,
+    process_item,
+    remove_temporaries,
+)
 from convcli.errors import ConvcliError
 from convcli.workers import THREADS_ENV
 
@@ -30,6 +40,36 @@ RETRIES = 2
 
 WINDOW_PER_WORKER = 4
 """Items in flight per worker: enough to keep workers fed, few to cancel."""
+
+
+def dask_executor(scheduler: str, *, timeout: float = CONNECT_TIMEOUT) -> Executor:
+    """Return an `Executor` that runs a batch's items with `run_on_dask`.
+
+    ``scheduler`` is an address (``tcp://HOST:PORT``), or ``"local"`` for a
+    LocalCluster of ``jobs`` workers; ``timeout`` is how long to wait for it.
+    """
+
+    def execute(
+        items: Sequence[Item],
+        plan: Plan,
+        *,
+        jobs: int,
+        fail_fast: bool,
+        done: dict[Path, ItemResult],
+        report: Callable[[ItemResult], None],
+    ) -> None:
+        run_on_dask(
+            items,
+            plan,
+            scheduler,
+            jobs=jobs,
+            fail_fast=fail_fast,
+            done=done,
+            report=report,
+            timeout=timeout,
+        )
+
+    return execute
 
 
 def run_on_dask(

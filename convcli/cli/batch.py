@@ -1,0 +1,315 @@
+"""`convcli batch`: filter a folder of images in parallel, locally or on a Dask cluster."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from convcli.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, user_errors
+from convcli.cli.options import (
+    AUTO,
+    CARRY,
+    KEEP,
+    REFLECT,
+    AlphaOpt,
+    BorderOpt,
+    ChannelsOpt,
+    CompressOpt,
+    CvalOpt,
+    DilationOpt,
+    FlipOpt,
+    FloatOpt,
+    JsonOpt,
+    KernelSpecs,
+    LikeOpt,
+    MaxPixelsOpt,
+    MethodOpt,
+    PaddingOpt,
+    QualityOpt,
+    RangeOpt,
+    StrideOpt,
+    apply_options,
+)
+
+if TYPE_CHECKING:
+    from convcli.batch import Executor, Item, ItemResult, Plan
+    from convcli.cli.options import Like
+    from convcli.pipeline import ApplyOptions
+
+InDirArg = Annotated[Path, typer.Argument(help="The folder of images to filter.")]
+OutDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--out", "-o", metavar="OUT_DIR", help="Where the outputs go (mirrored tree)."
+    ),
+]
+RecursiveOpt = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Also the folders inside IN_DIR.")
+]
+GlobOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--glob",
+        metavar="PATTERN",
+        help="File names to take, e.g. '*.png'; repeatable [every image ending].",
+    ),
+]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Processes at once [the number of CPUs]."),
+]
+SkipExistingOpt = Annotated[
+    bool, typer.Option("--skip-existing", help="Leave items whose outputs all exist.")
+]
+FailFastOpt = Annotated[
+    bool, typer.Option("--fail-fast", help="Stop at the first failed item.")
+]
+ManifestOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE", help="Write a JSON line per item (paths, sizes, sha256)."
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run on a Dask cluster: its scheduler (tcp://HOST:PORT), or local "
+        "to start one here (needs convcli[dask]).",
+    ),
+]
+SchedulerTimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, help="Seconds to wait for the Dask scheduler.")
+]
+
+
+def batch(
+    in_dir: InDirArg,
+    kernel: KernelSpecs,
+    out: OutDirOpt,
+    recursive: RecursiveOpt = False,
+    glob_patterns: GlobOpt = None,
+    jobs: JobsOpt = None,
+    skip_existing: SkipExistingOpt = False,
+    fail_fast: FailFastOpt = False,
+    manifest: ManifestOpt = None,
+    as_json: JsonOpt = False,
+    scheduler: SchedulerOpt = None,
+    scheduler_timeout: SchedulerTimeoutOpt = 10.0,
+    stride: StrideOpt = "1",
+    padding: PaddingOpt = "same",
+    dilation: DilationOpt = "1",
+    border: BorderOpt = REFLECT,
+    cval: CvalOpt = 0.0,
+    flip: FlipOpt = False,
+    value_range: RangeOpt = None,
+    method: MethodOpt = AUTO,
+    channels: ChannelsOpt = KEEP,
+    float_output: FloatOpt = False,
+    quality: QualityOpt = None,
+    compress_level: CompressOpt = None,
+    max_pixels: MaxPixelsOpt = None,
+    alpha: AlphaOpt = CARRY,
+    like_library: LikeOpt = None,
+) -> None:
+    """Filter every image in IN_DIR with each KERNEL, in parallel, into OUT_DIR.
+
+    The folder tree is mirrored under OUT_DIR, outputs named as `apply`
+    names them. A bad file is reported and the run goes on; exit code 1 if
+    any item failed, 130 if interrupted (Ctrl-C finishes the items running,
+    starts no more, and leaves no partial file). Inputs are never touched.
+    """
+    n_jobs = _get_ready(jobs, local=scheduler is None)
+    from convcli.batch import Interrupted
+
+    outcome = _Outcome()
+    start = time.perf_counter()
+    try:  # Ctrl-C anywhere: report what finished, exit 130 (not click's "Aborted!")
+        with user_errors():
+            options = apply_options(
+                stride,
+                padding,
+                dilation,
+                border,
+                cval,
+                flip,
+                value_range,
+                method,
+                channels,
+                float_output,
+                quality,
+                compress_level,
+                max_pixels,
+                alpha,
+            )
+            plan = _plan(kernel, options, like_library, skip_existing)
+            if scheduler is not None:  # remote workers have other working folders
+                in_dir, out = in_dir.resolve(), out.resolve()
+            outcome.items = _find_work(in_dir, out, recursive, glob_patterns)
+        executor = _executor(scheduler, scheduler_timeout)
+        outcome.results = _run(
+            outcome.items, plan, executor, n_jobs, fail_fast, manifest, quiet=as_json
+        )
+    except Interrupted as stop:
+        outcome.results, outcome.interrupted = stop.results, True
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    _report(outcome, time.perf_counter() - start, as_json=as_json)
+    if outcome.interrupted:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+    if any(r.status == "failed" for r in outcome.results):
+        raise typer.Exit(code=EXIT_FAILED)
+
+
+@dataclass
+class _Outcome:
+    """How far a run got: the items found, the results so far, whether Ctrl-C stopped it."""
+
+    items: list[Item] = field(default_factory=list)
+    results: list[ItemResult] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _get_ready(jobs: int | None, *, local: bool) -> int:
+    """Return the number of jobs, once what a run needs is imported (numpy, Pillow, rich).
+
+    For a ``local`` run, the process pool's worker server imports numpy and
+    Pillow on the other core while this process imports its own. Ctrl-C
+    here exits 130 at once: no item ran.
+    """
+    from convcli import workers
+
+    n_jobs = jobs or workers.cpus()
+    try:
+        if local:
+            workers.start_server(n_jobs)
+        from convcli import batch, kernels, pipeline, render  # noqa: F401
+    except KeyboardInterrupt:
+        typer.echo("convcli batch (interrupted): no item ran")
+        raise typer.Exit(code=EXIT_INTERRUPTED) from None
+    return n_jobs
+
+
+def _plan(
+    specs: list[str],
+    options: ApplyOptions,
+    like_library: Like | None,
+    skip_existing: bool,
+) -> Plan:
+    """Load the kernels and pair each with its options (``--like`` adjusts them)."""
+    from convcli.batch import Plan
+    from convcli.kernels import load_kernel
+    from convcli.pipeline import like
+
+    kernels = [load_kernel(spec) for spec in specs]
+    pairs = [(k, options) for k in kernels]
+    if like_library is not None:
+        pairs = [like(like_library.value, k, options) for k in kernels]
+    return Plan(tuple(pairs), skip_existing=skip_existing)
+
+
+def _find_work(
+    in_dir: Path, out: Path, recursive: bool, glob_patterns: list[str] | None
+) -> list[Item]:
+    """List the images to filter, and create the output folder."""
+    from convcli.batch import DEFAULT_GLOBS, find_images
+
+    items = find_images(
+        in_dir, out, recursive=recursive, globs=glob_patterns or DEFAULT_GLOBS
+    )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        msg = f"{out}: cannot create the output folder: {err.strerror or err}"
+        raise ValueError(msg) from None
+    return items
+
+
+def _open_manifest(path: Path) -> Any:
+    """Open the manifest for writing, one line per item as items end."""
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as err:
+        msg = f"{path}: cannot write the manifest: {err.strerror or err}"
+        raise ValueError(msg) from None
+
+
+def _executor(scheduler: str | None, timeout: float) -> Executor:
+    """Return what runs the items: the local process pool, or the Dask cluster."""
+    if scheduler is None:
+        from convcli.batch import run_locally
+
+        return run_locally
+    from convcli.cluster import dask_executor
+
+    return dask_executor(scheduler, timeout=timeout)
+
+
+def _run(
+    items: list[Item],
+    plan: Plan,
+    executor: Executor,
+    jobs: int,
+    fail_fast: bool,
+    manifest: Path | None,
+    *,
+    quiet: bool,
+) -> list[ItemResult]:
+    """Run the items, drawing the progress bar (unless ``quiet``) and the manifest.
+
+    Each item's manifest line is written as the item ends.
+    """
+    from convcli import render
+    from convcli.batch import manifest_line, run
+
+    with user_errors():
+        log = _open_manifest(manifest) if manifest is not None else None
+    try:
+        with render.batch_progress(len(items), enabled=not quiet) as advance:
+
+            def on_item(result: ItemResult) -> None:
+                advance(result)
+                if log is not None:
+                    log.write(manifest_line(result, plan))
+                    log.flush()
+
+            with user_errors():  # an unreachable scheduler is bad input: exit 2
+                results = run(
+                    items,
+                    plan,
+                    jobs=jobs,
+                    fail_fast=fail_fast,
+                    on_item=on_item,
+                    executor=executor,
+                )
+    finally:
+        if log is not None:
+            log.close()
+    return results
+
+
+def _report(outcome: _Outcome, seconds: float, *, as_json: bool) -> None:
+    """Print the run's summary (a table, or JSON) and each failed item's error."""
+    from convcli import render
+
+    results, total = outcome.results, len(outcome.items)
+    if as_json:
+        doc = {
+            "items": [r.to_json() for r in results],
+            "summary": render.batch_counts(
+                results, total, seconds, outcome.interrupted
+            ),
+        }
+        render.print_json(json.dumps(doc, indent=2))
+        return
+    render.console.print(
+        render.batch_table(results, total, seconds, outcome.interrupted)
+    )
+    for r in results:
+        if r.status == "failed":
+            render.console.print(f"failed: {r.error}", markup=False, soft_wrap=True)

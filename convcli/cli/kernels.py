@@ -1,0 +1,71 @@
+"""`convcli kernels`: list the kernel catalogue, or show one kernel."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from convcli.cli.common import user_errors
+
+if TYPE_CHECKING:
+    from convcli.kernels import Kernel
+
+
+def kernels(
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="A kernel to show: NAME[:key=value,...], a kernel file or a matrix.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")
+    ] = False,
+) -> None:
+    """List the kernel catalogue, or show one kernel's weights and properties.
+
+    Examples: `convcli kernels`, `convcli kernels sobel`,
+    `convcli kernels gaussian:sigma=2`, `convcli kernels "0,-1,0;-1,5,-1;0,-1,0"`.
+    """
+    from convcli import render
+    from convcli.kernels import list_kernels, load_kernel
+
+    with user_errors():
+        if spec is None:
+            catalogue = list_kernels()
+        else:
+            kernel = load_kernel(spec)
+    if spec is None:
+        if as_json:
+            render.print_json(json.dumps([_summary(k) for k in catalogue], indent=2))
+        else:
+            render.console.print(render.kernel_table(catalogue))
+        return
+    if as_json:
+        doc = {**kernel.to_json(), **_summary(kernel), "source": kernel.source}
+        render.print_json(json.dumps(doc, indent=2))
+    else:
+        render.console.print(render.kernel_view(kernel))
+
+
+def _summary(kernel: Kernel) -> dict[str, Any]:
+    """Return the JSON facts of one catalogue entry."""
+    from convcli.kernels import GENERATORS
+
+    gen = GENERATORS.get(kernel.name) if kernel.source == "generator" else None
+    rank = kernel.rank
+    return {
+        "name": kernel.name,
+        "shape": list(kernel.weights.shape),
+        "parameters": dict(gen.defaults) if gen else {},
+        "separable": rank == 1,
+        "rank": rank,
+        "sum": round(kernel.total, 12),
+        "combine": kernel.combine,
+        "range": kernel.range,
+        "description": kernel.description,
+        "origin": kernel.origin,
+    }

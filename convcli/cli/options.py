@@ -1,0 +1,173 @@
+"""The options `apply`, `batch` and `trace` share: their declarations and parsers.
+
+Each ``...Opt`` is an ``Annotated`` type a command's parameter takes, so that
+a shared option is spelled (flag, help, checks) once. The parsers read the
+option text the commands take as strings (``3``, ``2,1``, ``same``) and
+raise `ValueError` with the flag's name, which `user_errors` turns into
+exit code 2.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from convcli.names import (
+    ALPHA_MODES,
+    BORDER_ALIASES,
+    BORDERS,
+    CHANNELS,
+    LIKE_NAMES,
+    METHODS,
+    RANGES,
+)
+
+if TYPE_CHECKING:
+    from convcli.pipeline import ApplyOptions
+
+Border = Enum("Border", {b: b for b in (*BORDERS, *BORDER_ALIASES)}, type=str)  # type: ignore[misc]
+Method = Enum("Method", {m: m for m in METHODS}, type=str)  # type: ignore[misc]
+Range = Enum("Range", {r: r for r in RANGES}, type=str)  # type: ignore[misc]
+Channels = Enum("Channels", {c: c for c in CHANNELS}, type=str)  # type: ignore[misc]
+Like = Enum("Like", {name: name for name in LIKE_NAMES}, type=str)  # type: ignore[misc]
+Alpha = Enum("Alpha", {a: a for a in ALPHA_MODES}, type=str)  # type: ignore[misc]
+CARRY = Alpha("carry")
+REFLECT, AUTO, KEEP = Border("reflect"), Method("auto"), Channels("keep")
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print only a JSON document on stdout.")
+]
+
+# The options `apply` and `batch` share, spelled once.
+KernelSpecs = Annotated[
+    list[str],
+    typer.Option(
+        "--kernel",
+        "-k",
+        metavar="SPEC",
+        help="A kernel: NAME[:params], a file or a matrix; repeatable.",
+    ),
+]
+StrideOpt = Annotated[str, typer.Option(help="Step between windows: N or ROWS,COLS.")]
+PaddingOpt = Annotated[
+    str, typer.Option(help="same (keep the size), valid (none), N or ROWS,COLS.")
+]
+DilationOpt = Annotated[str, typer.Option(help="Spacing between taps: N or ROWS,COLS.")]
+BorderOpt = Annotated[Border, typer.Option(help="What the padding holds.")]
+CvalOpt = Annotated[float, typer.Option(help="Value of constant padding.")]
+FlipOpt = Annotated[
+    bool,
+    typer.Option("--flip", help="Rotate the kernel 180 degrees (true convolution)."),
+]
+RangeOpt = Annotated[
+    Range | None,
+    typer.Option("--range", help="Float result to pixels; default: the kernel's own."),
+]
+MethodOpt = Annotated[Method, typer.Option(help="How to compute.")]
+ChannelsOpt = Annotated[
+    Channels,
+    typer.Option(help="keep the image's channels, or convert to gray or rgb."),
+]
+FloatOpt = Annotated[
+    bool, typer.Option("--float", help="Write the raw float32 values as TIFF.")
+]
+QualityOpt = Annotated[
+    int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality.")
+]
+CompressOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        max=9,
+        help="PNG zlib level, 0-9 (default 1: fast, files ~14% larger than at 6).",
+    ),
+]
+MaxPixelsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Raise Pillow's decompression-bomb limit.")
+]
+AlphaOpt = Annotated[
+    Alpha,
+    typer.Option(
+        help="carry alpha through unfiltered, or filter colour premultiplied by "
+        "alpha so transparent pixels do not bleed in."
+    ),
+]
+LikeOpt = Annotated[
+    Like | None,
+    typer.Option(
+        "--like",
+        help="Reproduce a library's result for the same kernel: sets flip, "
+        "border, anchor and normalization as it does (overrides those flags).",
+    ),
+]
+
+
+def parse_pair(text: str, what: str) -> int | tuple[int, int]:
+    """Read ``N`` or ``N,M`` (rows, columns) given to ``--what``."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        msg = f"--{what} must be N or ROWS,COLS (whole numbers); got {text!r}"
+        raise ValueError(msg) from None
+    if len(numbers) == 1:
+        return numbers[0]
+    if len(numbers) == 2:
+        return numbers[0], numbers[1]
+    msg = f"--{what} must be N or ROWS,COLS; got {text!r}"
+    raise ValueError(msg)
+
+
+def parse_padding(text: str) -> int | str | tuple[int, int]:
+    """Read ``--padding``: ``same``, ``valid`` (any case), ``N`` or ``N,M``."""
+    if text.strip().lower() in ("same", "valid"):
+        return text.strip().lower()
+    return parse_pair(text, "padding")
+
+
+def parse_numbers(text: str, what: str) -> list[float]:
+    """Read ``1`` or ``1,0,-0.5`` given to ``--what``."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        msg = f"--{what} must be numbers separated by commas; got {text!r}"
+        raise ValueError(msg) from None
+
+
+def apply_options(
+    stride: str,
+    padding: str,
+    dilation: str,
+    border: Border,
+    cval: float,
+    flip: bool,
+    value_range: Range | None,
+    method: Method,
+    channels: Channels,
+    float_output: bool,
+    quality: int | None,
+    compress_level: int | None,
+    max_pixels: int | None,
+    alpha: Alpha,
+) -> ApplyOptions:
+    """Check the shared options' syntax and return them as `ApplyOptions`."""
+    from convcli.pipeline import ApplyOptions
+
+    return ApplyOptions(
+        stride=parse_pair(stride, "stride"),
+        padding=parse_padding(padding),
+        dilation=parse_pair(dilation, "dilation"),
+        border=border.value,
+        cval=cval,
+        flip=flip,
+        method=method.value,
+        range=value_range.value if value_range else None,
+        channels=channels.value,
+        float_output=float_output,
+        quality=quality,
+        compress_level=compress_level,
+        max_pixels=max_pixels,
+        alpha=alpha.value,
+    )
