@@ -27,7 +27,7 @@ FloatArray = npt.NDArray[np.floating[Any]]
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """The apply options of SPEC section 4, with ``convcli apply``'s defaults."""
+    """The options of ``convcli apply`` (and ``batch``), with apply's defaults."""
 
     stride: core.IntPair = 1
     padding: core.Padding = "same"

@@ -145,7 +145,7 @@ def conv2d(
 
     Examples
     --------
-    The worked window of the spec (one output, no padding):
+    The worked window of docs/reference.md (one output, no padding):
 
     >>> window = np.array([[4, 0, 0], [0, 0, 0], [0, 0, -4]])
     >>> kernel = np.array([[0, 0, 0], [0, 1, 1], [0, 1, 2]])
