@@ -1,0 +1,22 @@
+"""The terminal's two consoles, the one-line error, and JSON on stdout."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    """Print ``Error: message`` on stderr, as plain text (paths may hold ``[``)."""
+    err_console.print(
+        f"Error: {message}", markup=False, highlight=False, soft_wrap=True
+    )
+
+
+def print_json(text: str) -> None:
+    """Write a JSON document to stdout as it is, nothing else."""
+    sys.stdout.write(text + "\n")

@@ -1,0 +1,248 @@
+"""Tables of the kernel catalogue, of apply's results and of batch runs; batch's progress bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from convcli.kernels import GENERATORS, Kernel
+from convcli.names import STATUSES
+from convcli.render.console import err_console
+from convcli.tracing import format_number
+
+if TYPE_CHECKING:
+    from convcli.batch import ItemResult
+    from convcli.pipeline import ApplyResult  # only a type: Pillow stays unloaded
+
+
+def _params(kernel: Kernel) -> str:
+    gen = GENERATORS.get(kernel.name)
+    if gen is None or kernel.source != "generator":
+        return ""
+    return ", ".join(f"{k}={format_number(v)}" for k, v in gen.defaults.items())
+
+
+def _shape(kernel: Kernel) -> str:
+    kh, kw = kernel.size
+    if not kernel.is_bank:
+        return f"{kh}x{kw}"
+    depth, channels = kernel.weights.shape[:2]
+    return f"{depth} x {channels}x{kh}x{kw}"
+
+
+def _separable(kernel: Kernel) -> str:
+    rank = kernel.rank
+    return "yes" if rank == 1 else f"no (rank {rank})"
+
+
+def kernel_table(kernels: list[Kernel]) -> Table:
+    """Return the catalogue as a table: name, size, parameters, separable, sum, description."""
+    table = Table(title="convcli kernels", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    table.add_column("parameters")
+    table.add_column("separable", no_wrap=True)
+    table.add_column("sum", justify="right", no_wrap=True)
+    table.add_column("description")
+    for k in kernels:
+        table.add_row(
+            k.name,
+            _shape(k),
+            _params(k),
+            _separable(k),
+            format_number(round(k.total, 6)),
+            k.description,
+        )
+    return table
+
+
+def _cell(value: float) -> Text:
+    """One weight: sign always written (+2, -1, 0), coloured by sign as well."""
+    if value == 0:
+        return Text("0", style="dim")
+    text = format_number(value)
+    return Text(
+        text if value < 0 else f"+{text}", style="red" if value < 0 else "green"
+    )
+
+
+def _grid(weights: np.ndarray) -> Table:
+    grid = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
+    for _ in range(weights.shape[1]):
+        grid.add_column(justify="right", no_wrap=True, overflow="ignore")
+    for row in weights:
+        grid.add_row(*(_cell(float(v)) for v in row))
+    return grid
+
+
+def kernel_view(kernel: Kernel) -> Group:
+    """Return one kernel's weights as grids, then its properties."""
+    parts: list[Table | Text] = [
+        Text(f"{kernel.name}: {kernel.description}".rstrip(": "), style="bold")
+    ]
+    if kernel.is_bank:
+        names = kernel.filter_names or tuple(
+            f"f{i}" for i in range(kernel.weights.shape[0])
+        )
+        for d, name in enumerate(names):
+            for c in range(kernel.weights.shape[1]):
+                label = f"filter {name}" + (
+                    f", channel {c}" if kernel.weights.shape[1] > 1 else ""
+                )
+                parts.append(Text(label, style="italic"))
+                parts.append(_grid(kernel.weights[d, c]))
+    else:
+        parts.append(_grid(kernel.weights))
+    props = Table(show_header=False, box=None, padding=(0, 1))
+    props.add_column(style="bold")
+    props.add_column()
+    props.add_row("shape", _shape(kernel))
+    props.add_row("sum", format_number(round(kernel.total, 6)))
+    props.add_row("separable", _separable(kernel))
+    props.add_row("combine", kernel.combine)
+    props.add_row("range", kernel.range)
+    if kernel.bias:
+        props.add_row("bias", " ".join(format_number(b) for b in kernel.bias))
+    if kernel.params:
+        props.add_row(
+            "parameters",
+            ", ".join(f"{k}={format_number(v)}" for k, v in kernel.params.items()),
+        )
+    if kernel.origin:
+        props.add_row("origin", kernel.origin)
+    props.add_row("source", kernel.source)
+    parts.append(props)
+    return Group(*parts)
+
+
+def _hwc(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
+def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
+    """Return one run as a table: the feature-map shapes, the geometry, where it went."""
+    table = Table(
+        title=f"{r.input.name} x {r.kernel.name}",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    h, w, c = r.input_shape
+    table.add_row("input", f"{h} x {w} x {c}  (H x W x C)")
+    dims = "D x C x kh x kw" if len(r.kernel_shape) == 4 else "kh x kw"
+    combine = f", combine {r.kernel.combine}" if r.kernel.is_bank else ""
+    table.add_row(
+        "kernel", f"{r.kernel.name}  {_hwc(r.kernel_shape)}  ({dims}){combine}"
+    )
+    table.add_row("stride", f"{r.stride[0]}, {r.stride[1]}  (rows, cols)")
+    top, bottom, left, right = r.padding
+    table.add_row(
+        "padding", f"{top}, {bottom}, {left}, {right}  (top, bottom, left, right)"
+    )
+    table.add_row("dilation", f"{r.dilation[0]}, {r.dilation[1]}")
+    table.add_row("border", r.border)
+    for i, part in enumerate(r.formula.split("; ")):
+        table.add_row("output size" if i == 0 else "", part)
+    for out in r.outputs:
+        label = "output" + (f" [{out.filter}]" if out.filter else "")
+        table.add_row(label, f"{_hwc(out.shape)}  (H' x W' x C)  ->  {out.path}")
+    ms = 1000 * sum(r.seconds.values())
+    parts = ", ".join(f"{k} {1000 * v:.1f}" for k, v in r.seconds.items())
+    table.add_row("method", r.method)
+    table.add_row("time", f"{ms:.1f} ms  ({parts})")
+    if explain:
+        table.add_row("why", r.reason)
+        costs = ", ".join(f"{m} {est:.3g} ms" for m, est in r.costs.items())
+        table.add_row("estimates", costs)
+    return table
+
+
+# ---------------------------------------------------------------------------
+# convcli batch: progress and summary
+
+
+@contextmanager
+def batch_progress(
+    total: int, *, enabled: bool = True
+) -> Iterator[Callable[[ItemResult], None]]:
+    """Yield a callback that advances a progress bar on stderr, if it is a terminal.
+
+    The bar shows the count, the rate and the time left; it is drawn only
+    when stderr is a terminal and ``enabled``, so pipes and logs stay clean.
+    """
+    if not (enabled and err_console.is_terminal):
+        yield lambda _: None
+        return
+    # only batch draws a bar: apply and trace do not pay for importing it
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task("batch", total=total, rate="")
+    start = time.perf_counter()
+
+    def advance(_: ItemResult) -> None:
+        progress.advance(task)
+        done = progress.tasks[0].completed
+        elapsed = time.perf_counter() - start
+        progress.update(task, rate=f"{done / elapsed:.1f} images/s" if elapsed else "")
+
+    with progress:
+        yield advance
+
+
+def batch_counts(
+    results: list[ItemResult], total: int, seconds: float, interrupted: bool
+) -> dict[str, Any]:
+    """Return the numbers of a run: items by status, time, images per second."""
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
+    return {
+        "items": total,
+        **counts,
+        "not_started": total - len(results),
+        "seconds": round(seconds, 3),
+        "images_per_second": round(counts["done"] / seconds, 2) if seconds else 0.0,
+        "interrupted": interrupted,
+    }
+
+
+def batch_table(
+    results: list[ItemResult], total: int, seconds: float, interrupted: bool
+) -> Table:
+    """Return the summary of a run as a table."""
+    counts = batch_counts(results, total, seconds, interrupted)
+    title = "convcli batch" + (" (interrupted)" if interrupted else "")
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right")
+    table.add_row("done", str(counts["done"]))
+    table.add_row("skipped", str(counts["skipped"]))
+    table.add_row(
+        "failed", str(counts["failed"]), style="red" if counts["failed"] else ""
+    )
+    if counts["not_started"]:
+        table.add_row("not started", str(counts["not_started"]))
+    table.add_row("time", f"{seconds:.2f} s")
+    table.add_row("images/s", f"{counts['images_per_second']:.1f}")
+    return table
