@@ -8,12 +8,8 @@ numpy only: nothing here opens a file, prints or exits. One module per job:
 - `direct`, `separable`, `fft`: the three methods;
 - `choose`: the cost model behind ``method="auto"`` and `explain`.
 
-Every method works on row tiles of the output. A tile gathers the rows and
-columns of the padded input it needs straight from ``x`` (the border is built by
-index arithmetic, so the whole padded image is never materialized), converts them
-to the compute dtype once, and writes its rows of the output. Tiles are
-independent, so they run on a small thread pool: numpy releases the GIL in its
-loops, BLAS calls and FFTs.
+Every method works on row tiles of the output, gathered straight from ``x`` and
+run on a small thread pool: `tiles` says how.
 """
 
 from __future__ import annotations
