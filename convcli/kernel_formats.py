@@ -1,20 +1,19 @@
-"""Kernel file formats: read text, JSON, ``.npy``, inline and ImageMagick kernels.
+"""Kernel text formats: numbers, the text format, inline and ImageMagick kernels.
 
-The text format, JSON and ``.npy`` files (`read_kernel_file`), inline
-matrices and ImageMagick kernel strings (`parse_inline`), and the small input
-matrices of ``convcli trace -i`` (`load_matrix`). Nothing is ever evaluated or
-unpickled.
+The text format (`parse_text`), inline matrices and ImageMagick kernel strings
+(`parse_inline`), and what every format shares: reading one number (finite,
+within float64), the header (scale, bias, combine, range) and the checks on
+names and weights. Reading files, JSON and ``.npy`` is `convcli.kernel_files`'
+job. Nothing is ever evaluated or unpickled.
 
-This module reads files but prints nothing; errors are `KernelError`, whose
-message names the file, the line (and column where it helps) and what was
-expected.
+Errors are `KernelError`, whose message names the file, the line (and column
+where it helps) and what was expected.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import os
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import KernelError
-from convcli.kernel_value import FloatArray, Kernel
+from convcli.kernel_value import FloatArray, Kernel, inline_name
 from convcli.names import COMBINES, RANGES
 
 HEADER_KEYS: tuple[str, ...] = (
@@ -56,22 +55,83 @@ _FRACTION = re.compile(r"^[+-]?\d+(\.\d*)?\s*/\s*[+-]?\d+(\.\d*)?$")
 _SPECIAL = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
 
 
+_RANGE = "float64's range (about 1.8e308)"
+
+
+def _short(text: str, keep: int = 24) -> str:
+    """Return ``text`` for an error message, cut in the middle when long."""
+    if len(text) <= keep:
+        return text
+    return f"{text[: keep // 2]}...{text[-keep // 2 :]} ({len(text)} characters)"
+
+
 def _number(token: str, where: str) -> float:
-    """Read one weight: an int, a float, ``1e-3`` or a fraction ``1/9``."""
+    """Read one weight: an int, a float, ``1e-3`` or a fraction ``1/9``; finite."""
     text = token.strip()
     if _NUMBER.match(text):
-        return float(text)
-    if _FRACTION.match(text):
+        value = float(text)
+    elif _FRACTION.match(text):
         num, den = (float(part) for part in text.split("/"))
         if den == 0:
             msg = f"{where}: {text!r} divides by zero"
             raise KernelError(msg)
-        return num / den
-    if _SPECIAL.match(text):
+        value = num / den
+    elif _SPECIAL.match(text):
         msg = f"{where}: weight {text!r} is not finite; weights must be numbers"
         raise KernelError(msg)
-    msg = f"{where}: {text!r} is not a number (expected e.g. 2, -0.5, 1e-3 or 1/9)"
-    raise KernelError(msg)
+    else:
+        msg = f"{where}: {_short(text)!r} is not a number (expected e.g. 2, -0.5, 1e-3 or 1/9)"
+        raise KernelError(msg)
+    if not math.isfinite(value):
+        msg = f"{where}: {_short(text)!r} is beyond {_RANGE}"
+        raise KernelError(msg)
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str, where: str, what: str) -> str:
+    """Return ``value``, a name or a description, if it holds no control character.
+
+    A control character (an escape sequence, say) would reach the terminal of
+    whoever lists the kernel; a tab is allowed.
+    """
+    bad = _CONTROL.search(value)
+    if bad:
+        msg = (
+            f"{where}: {what} holds the control character {bad.group()!r}; "
+            "names and descriptions are printable text"
+        )
+        raise KernelError(msg)
+    return value
+
+
+def check_magnitudes(weights: FloatArray, where: str) -> None:
+    """Refuse finite weights whose magnitudes add up beyond float64 (``1e308`` each).
+
+    The sum of such a filter, and its result on an image of ones, overflow
+    to infinity: the kernel is refused, naming ``where`` and the filter.
+    Below that bound every sum of weights is finite.
+
+    Raises
+    ------
+    KernelError
+        ``where: the weights of filter 1 are too large: ...``.
+    """
+    filters = weights.reshape(weights.shape[0] if weights.ndim == 4 else 1, -1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.abs(filters).sum(axis=1)
+    bad = np.flatnonzero(~np.isfinite(sums))
+    if bad.size:
+        which = f" of filter {int(bad[0])}" if weights.ndim == 4 else ""
+        peak = float(np.abs(filters[bad[0]]).max())
+        msg = (
+            f"{where}: the weights{which} are too large: the sum of their "
+            f"magnitudes is beyond {_RANGE}, the largest weight {peak:.3g}; "
+            "scale them down"
+        )
+        raise KernelError(msg)
 
 
 def _split_values(line: str) -> Iterator[tuple[int, str]]:
@@ -129,7 +189,8 @@ def parse_text(text: str, source: str = "<text>") -> Kernel:
         stripped = line.strip()
         where = f"{source}:{number}"
         if stripped.startswith("---"):
-            names.append(stripped[3:].strip() or f"f{len(filters)}")
+            name = _printable(stripped[3:].strip(), where, "the filter name")
+            names.append(name or f"f{len(filters)}")
             name_lines.append(number)
             filters.append([[]])
             in_numbers = True
@@ -241,7 +302,18 @@ def _from_header(
 
     if "scale" in values:
         scale = _number(values["scale"], where("scale"))
-        weights = weights * scale
+        with np.errstate(over="ignore"):
+            scaled = weights * scale
+        if not np.isfinite(scaled).all():
+            msg = (
+                f"{where('scale')}: scale {_short(values['scale'])} takes the weights "
+                f"beyond {_RANGE}; the largest weight is {np.abs(weights).max():.3g} before it"
+            )
+            raise KernelError(msg)
+        weights = scaled
+    for key in ("name", "description", "origin"):
+        if key in values:
+            _printable(values[key], where(key), f"the {key}")
     depth = weights.shape[0]
     bias: tuple[float, ...] = ()
     if "bias" in values:
@@ -279,159 +351,6 @@ def _from_header(
 
 
 # ---------------------------------------------------------------------------
-# JSON and .npy
-
-
-# Facts `convcli kernels --json` writes beside a kernel; ignored when read back.
-_JSON_FACTS = ("bank", "shape", "rank", "separable", "sum", "source", "parameters")
-
-
-def parse_json(text: str, source: str = "<json>") -> Kernel:
-    """Parse the JSON kernel format (docs/reference.md, "Kernel formats").
-
-    ``filters`` holds ``{"name", "weights"}`` objects, weights 2-D (kh x kw) or
-    3-D (C x kh x kw); a single ``weights`` array (2-D or 4-D) may stand instead.
-    """
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        msg = f"{source}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}"
-        raise KernelError(msg) from None
-    if not isinstance(doc, dict):
-        msg = f"{source}: expected a JSON object with 'filters' or 'weights'"
-        raise KernelError(msg)
-    allowed = {*HEADER_KEYS, "filters", "weights", "params", *_JSON_FACTS}
-    unknown = sorted(set(doc) - allowed)
-    if unknown:
-        msg = f"{source}: unknown key {unknown[0]!r}; expected some of {', '.join(sorted(allowed))}"
-        raise KernelError(msg)
-    if "filters" in doc:
-        filters = doc["filters"]
-        if not isinstance(filters, list) or not filters:
-            msg = f"{source}: 'filters' must be a non-empty list"
-            raise KernelError(msg)
-        arrays, names = [], []
-        for i, item in enumerate(filters):
-            if not isinstance(item, dict) or "weights" not in item:
-                msg = f"{source}: filters[{i}] must be an object with 'weights'"
-                raise KernelError(msg)
-            arr = _json_array(
-                item["weights"], f"{source}: filters[{i}].weights", (2, 3)
-            )
-            arrays.append(arr if arr.ndim == 3 else arr[np.newaxis])
-            names.append(str(item.get("name", f"f{i}")))
-        shape = arrays[0].shape
-        for i, arr in enumerate(arrays):
-            if arr.shape != shape:
-                msg = f"{source}: filters[{i}].weights has shape {arr.shape}, expected {shape} like filters[0]"
-                raise KernelError(msg)
-        weights = np.stack(arrays)
-    elif "weights" in doc:
-        weights = _json_array(doc["weights"], f"{source}: weights", (2, 4))
-        if weights.ndim == 2:
-            weights = weights[np.newaxis, np.newaxis]
-        names = [f"f{i}" for i in range(weights.shape[0])]
-    else:
-        msg = f"{source}: expected 'filters' or 'weights'"
-        raise KernelError(msg)
-    header = _Header()
-    for key in HEADER_KEYS:
-        if key in doc and key not in ("name", "description", "origin"):
-            value = doc[key]
-            header.values[key] = (
-                " ".join(str(v) for v in value)
-                if isinstance(value, list)
-                else str(value)
-            )
-            header.lines[key] = 1
-        elif key in doc:
-            header.values[key] = str(doc[key])
-            header.lines[key] = 1
-    kernel = _from_header(header, weights, names, source)
-    params = doc.get("params") or {}
-    if params:
-        kernel = Kernel(**{**kernel.__dict__, "params": dict(params)})
-    return kernel
-
-
-def _json_array(value: object, where: str, ndims: tuple[int, ...]) -> FloatArray:
-    """Turn nested lists into a finite float array of one of ``ndims`` dimensions."""
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        msg = (
-            f"{where}: not a rectangular array of numbers (ragged rows or a non-number)"
-        )
-        raise KernelError(msg) from None
-    if arr.ndim not in ndims or arr.size == 0:
-        want = " or ".join(f"{n}-D" for n in ndims)
-        msg = f"{where}: expected a non-empty {want} array; got shape {arr.shape}"
-        raise KernelError(msg)
-    if not np.isfinite(arr).all():
-        msg = f"{where}: weights must be finite; got NaN or infinity"
-        raise KernelError(msg)
-    return arr
-
-
-def parse_npy(path: Path) -> Kernel:
-    """Read a 2-D (kh, kw) or 4-D (D, C, kh, kw) ``.npy`` array, without pickles."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        msg = f"{path}: not a readable .npy array ({err})"
-        raise KernelError(msg) from None
-    if arr.dtype.kind not in "biuf":
-        msg = f"{path}: .npy holds dtype {arr.dtype}; expected numbers"
-        raise KernelError(msg)
-    weights = _json_array(arr.astype(np.float64), str(path), (2, 4))
-    names = [f"f{i}" for i in range(weights.shape[0])] if weights.ndim == 4 else []
-    return Kernel(
-        name=path.stem,
-        weights=weights,
-        filter_names=tuple(names),
-        source=str(path),
-    )
-
-
-def _is_file(path: Path) -> bool:
-    """Whether ``path`` names a file; False for text no file could have as a name.
-
-    An inline matrix longer than the system's name limit makes ``is_file``
-    raise ``OSError`` (ENAMETOOLONG) instead of answering.
-    """
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-def read_kernel_file(path: str | os.PathLike[str]) -> Kernel:
-    """Read a kernel file by its ending: ``.json``, ``.npy``, else the text format."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as err:
-        msg = f"{p}: cannot read: {err.strerror or err}"
-        raise KernelError(msg) from None
-    if size > MAX_FILE_BYTES:
-        msg = f"{p}: {size} bytes is too large to be a kernel file (at most {MAX_FILE_BYTES})"
-        raise KernelError(msg)
-    if p.suffix.lower() == ".npy":
-        return parse_npy(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        msg = f"{p}: not a text kernel file (not UTF-8 text); expected {', '.join(SUFFIXES)}"
-        raise KernelError(msg) from None
-    except OSError as err:
-        msg = f"{p}: cannot read: {err.strerror or err}"
-        raise KernelError(msg) from None
-    if p.suffix.lower() == ".json":
-        return parse_json(text, str(p))
-    return parse_text(text, str(p))
-
-
-# ---------------------------------------------------------------------------
 # Inline matrices and ImageMagick kernel strings
 
 
@@ -452,28 +371,34 @@ def parse_inline(spec: str, what: str = "inline kernel") -> Kernel:
     if magick:
         return _parse_imagemagick(spec, magick)
     rows = spec.split(";")
+    if len(spec) > 16 * MAX_WEIGHTS:
+        msg = f"{what}: {len(spec)} characters is too long for a kernel (at most {MAX_WEIGHTS} weights)"
+        raise KernelError(msg)
     values: list[list[float]] = []
     for i, row in enumerate(rows, start=1):
         tokens = [t for _, t in _split_values(row)]
         if not tokens:
-            msg = f"{what} {spec!r}: row {i} is empty"
+            msg = f"{what} {_short(spec, 60)!r}: row {i} is empty"
             raise KernelError(msg)
         values.append([_number(t, f"{what} row {i}") for t in tokens])
     width = len(values[0])
     for i, row_values in enumerate(values, start=1):
         if len(row_values) != width:
-            msg = f"{what} {spec!r}: row {i} has {len(row_values)} values, expected {width}"
+            msg = f"{what} {_short(spec, 60)!r}: row {i} has {len(row_values)} values, expected {width}"
             raise KernelError(msg)
-    return Kernel(
-        name="inline", weights=np.array(values, dtype=np.float64), source="inline"
-    )
+    weights = np.array(values, dtype=np.float64)
+    return Kernel(name=inline_name(weights), weights=weights, source="inline")
 
 
 def _parse_imagemagick(spec: str, match: re.Match[str]) -> Kernel:
+    where = f"ImageMagick kernel {_short(spec.strip(), 60)!r}"
+    sizes = [match.group(i) for i in range(1, 5) if match.group(i) is not None]
+    if any(len(size.lstrip("+-")) > 6 for size in sizes):
+        msg = f"{where}: sizes and origins are at most 6 digits"
+        raise KernelError(msg)
     width = int(match.group(1))
     height = int(match.group(2) or width)
     tokens = [t for _, t in _split_values(match.group(5))]
-    where = f"ImageMagick kernel {spec.strip()!r}"
     if width < 1 or height < 1:
         msg = f"{where}: size must be at least 1x1"
         raise KernelError(msg)
@@ -490,61 +415,4 @@ def _parse_imagemagick(spec: str, match: re.Match[str]) -> Kernel:
             raise KernelError(msg)
     numbers = [0.0 if t.lower() == "nan" else _number(t, where) for t in tokens]
     weights = np.array(numbers, dtype=np.float64).reshape(height, width)
-    return Kernel(name="inline", weights=weights, source="imagemagick")
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
-
-
-def load_matrix(spec: str | os.PathLike[str]) -> FloatArray:
-    """Read a small input matrix, as ``convcli trace -i`` takes it.
-
-    A file in the kernel formats (``.txt``, ``.csv``, ``.json``, ``.npy``;
-    in text, blank lines separate channel slices), or an inline matrix:
-    rows by ``;``, values by ``,`` or spaces, channel slices by ``|``.
-
-    Returns
-    -------
-    ndarray of float64
-        (H, W) for one channel, (H, W, C) for several.
-
-    Examples
-    --------
-    >>> load_matrix("1 2; 3 4").tolist()
-    [[1.0, 2.0], [3.0, 4.0]]
-    >>> load_matrix("1 2; 3 4 | 5 6; 7 8").shape
-    (2, 2, 2)
-    """
-    text = str(spec).strip()
-    path = Path(text)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        msg = (
-            f"{text}: -i takes a small matrix (a text, .csv, .json or .npy file, or "
-            "numbers like '1,2;3,4'), not an image; use `convcli apply` for images"
-        )
-        raise KernelError(msg)
-    if isinstance(spec, os.PathLike) or _is_file(path):
-        weights = read_kernel_file(path).weights
-        if weights.ndim == 2:
-            return weights
-        if weights.shape[0] > 1:
-            msg = (
-                f"{text}: an input matrix has no '---' filters (found "
-                f"{weights.shape[0]}); separate its channels with blank lines"
-            )
-            raise KernelError(msg)
-        return np.ascontiguousarray(weights[0].transpose(1, 2, 0))
-    if not text or os.sep in text or path.suffix.lower() in SUFFIXES:
-        msg = f"{text or repr(text)}: no such matrix file"
-        raise KernelError(msg)
-    slices = [parse_inline(part, "input matrix").weights for part in text.split("|")]
-    for c, piece in enumerate(slices[1:], start=2):
-        if piece.shape != slices[0].shape:
-            msg = (
-                f"input matrix {text!r}: channel {c} is {piece.shape[0]}x{piece.shape[1]}, "
-                f"expected {slices[0].shape[0]}x{slices[0].shape[1]} like channel 1"
-            )
-            raise KernelError(msg)
-    if len(slices) == 1:
-        return slices[0]
-    return np.stack(slices, axis=2)
+    return Kernel(name=inline_name(weights), weights=weights, source="imagemagick")

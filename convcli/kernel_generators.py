@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convcli.errors import KernelError
-from convcli.kernel_formats import MAX_WEIGHTS, _number
+from convcli.kernel_formats import MAX_WEIGHTS, _number, _short
 from convcli.kernel_value import FloatArray, Kernel
 
 
@@ -101,11 +101,58 @@ def _unsharp(p: dict[str, float]) -> FloatArray:
     return k
 
 
+SIGMA_RANGE = (0.01, 1000.0)
+"""Smallest and largest sigma (in pixels) of the Gaussian generators."""
+
+MAX_SIZE = 255
+"""Largest side of a generated kernel, given (``size=``) or automatic."""
+
+
 def _positive(*keys: str) -> Callable[[dict[str, float]], str | None]:
+    """Check sigmas: > 0, and within `SIGMA_RANGE` (a sigma of 1e-300 or 1e308 is no blur)."""
+    low, high = SIGMA_RANGE
+
     def check(p: dict[str, float]) -> str | None:
         for key in keys:
             if not p[key] > 0:
                 return f"{key} must be > 0; got {p[key]:g}"
+            if not low <= p[key] <= high:
+                return (
+                    f"{key} must be from {low:g} to {high:g} (pixels); got {p[key]:g}"
+                )
+        return None
+
+    return check
+
+
+def _within(
+    key: str, low: float, high: float
+) -> Callable[[dict[str, float]], str | None]:
+    """Check a real parameter: from ``low`` to ``high``."""
+
+    def check(p: dict[str, float]) -> str | None:
+        if not low <= p[key] <= high:
+            return f"{key} must be from {low:g} to {high:g}; got {p[key]:g}"
+        return None
+
+    return check
+
+
+def _auto_fits(*sigmas: str) -> Callable[[dict[str, float]], str | None]:
+    """Check that the automatic size ``2*ceil(3*sigma)+1`` is at most `MAX_SIZE`."""
+
+    def check(p: dict[str, float]) -> str | None:
+        if p["size"]:
+            return None
+        sigma = max(p[key] for key in sigmas)
+        size = _auto_size(sigma, 0)
+        if size > MAX_SIZE:
+            largest = (MAX_SIZE - 1) / 6
+            return (
+                f"{'/'.join(sigmas)} {sigma:g} needs an automatic size of {size} "
+                f"(2*ceil(3*sigma)+1), over {MAX_SIZE}; give a sigma up to "
+                f"{largest:.1f}, or size=N (at most {MAX_SIZE})"
+            )
         return None
 
     return check
@@ -114,14 +161,14 @@ def _positive(*keys: str) -> Callable[[dict[str, float]], str | None]:
 def _whole_size(
     key: str, least: int = 1, *, auto: bool = False
 ) -> Callable[[dict[str, float]], str | None]:
-    """Check a size: a whole number from ``least`` to 255, or 0 (automatic) if ``auto``."""
+    """Check a size: a whole number from ``least`` to `MAX_SIZE`, or 0 (automatic) if ``auto``."""
 
     def check(p: dict[str, float]) -> str | None:
         n = p[key]
         if auto and n == 0:
             return None
-        if n != int(n) or n < least or int(n) > 255:
-            return f"{key} must be a whole number from {least} to 255; got {n:g}"
+        if n != int(n) or n < least or n > MAX_SIZE:
+            return f"{key} must be a whole number from {least} to {MAX_SIZE}; got {n:g}"
         return None
 
     return check
@@ -157,7 +204,9 @@ GENERATORS: dict[str, Generator] = {
             "OpenCV cv2.getGaussianKernel, scipy.ndimage.gaussian_filter (truncate 3)",
             {"sigma": 1.0, "size": 0},
             _gaussian,
-            check=_all(_positive("sigma"), _whole_size("size", auto=True)),
+            check=_all(
+                _positive("sigma"), _whole_size("size", auto=True), _auto_fits("sigma")
+            ),
         ),
         Generator(
             "binomial",
@@ -173,7 +222,7 @@ GENERATORS: dict[str, Generator] = {
             "ImageMagick -motion-blur (centred)",
             {"length": 9, "angle": 0},
             _motion,
-            check=_whole_size("length", 2),
+            check=_all(_whole_size("length", 2), _within("angle", -360, 360)),
         ),
         Generator(
             "log",
@@ -182,7 +231,11 @@ GENERATORS: dict[str, Generator] = {
             {"sigma": 1.4, "size": 0},
             _log,
             range="rescale",
-            check=_all(_positive("sigma"), _whole_size("size", 3, auto=True)),
+            check=_all(
+                _positive("sigma"),
+                _whole_size("size", 3, auto=True),
+                _auto_fits("sigma"),
+            ),
         ),
         Generator(
             "dog",
@@ -192,7 +245,9 @@ GENERATORS: dict[str, Generator] = {
             _dog,
             range="rescale",
             check=_all(
-                _positive("sigma1", "sigma2"), _whole_size("size", 3, auto=True)
+                _positive("sigma1", "sigma2"),
+                _whole_size("size", 3, auto=True),
+                _auto_fits("sigma1", "sigma2"),
             ),
         ),
         Generator(
@@ -201,7 +256,12 @@ GENERATORS: dict[str, Generator] = {
             "ImageMagick -unsharp, Pillow UnsharpMask (without threshold)",
             {"sigma": 1.0, "amount": 1.0, "size": 0},
             _unsharp,
-            check=_all(_positive("sigma"), _whole_size("size", auto=True)),
+            check=_all(
+                _positive("sigma"),
+                _within("amount", -1000, 1000),
+                _whole_size("size", auto=True),
+                _auto_fits("sigma"),
+            ),
         ),
     ]
 }
@@ -211,21 +271,31 @@ GENERATORS: dict[str, Generator] = {
 def _generate(name: str, text: str, spec: str) -> Kernel:
     gen = GENERATORS[name]
     params = dict(gen.defaults)
+    given: set[str] = set()
+    spec = _short(spec, 60)
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         key = key.strip().lower()
         if not sep or key not in params:
             expected = ", ".join(gen.defaults)
-            msg = f"{spec}: unknown parameter {key!r} of {name}; expected {expected} (as key=value)"
+            msg = f"{spec}: unknown parameter {_short(key)!r} of {name}; expected {expected} (as key=value)"
             raise KernelError(msg)
+        if key in given:
+            msg = f"{spec}: parameter {key!r} is given twice"
+            raise KernelError(msg)
+        given.add(key)
         params[key] = _number(value, f"{spec}: {key}")
     problem = gen.check(params)
     if problem:
         msg = f"{spec}: {problem}"
         raise KernelError(msg)
-    weights = gen.make(params)
+    with np.errstate(all="ignore"):  # checked below: every weight finite
+        weights = gen.make(params)
     if weights.size > MAX_WEIGHTS:
         msg = f"{spec}: {weights.size} weights is too many for a kernel"
+        raise KernelError(msg)
+    if not np.isfinite(weights).all():
+        msg = f"{spec}: these parameters give weights that are not finite"
         raise KernelError(msg)
     return Kernel(
         name=name,

@@ -8,8 +8,9 @@ an inline matrix (``"0,-1,0;-1,5,-1;0,-1,0"``) or an ImageMagick kernel string
 
 The catalogue is the kernel files of the ``filters/`` folder and of the
 folders in ``$CONVCLI_KERNEL_PATH``, plus the parametric generators. The
-`Kernel` value lives in `convcli.kernel_value`, the file formats in
-`convcli.kernel_formats`, the generators in `convcli.kernel_generators`; this
+`Kernel` value lives in `convcli.kernel_value`, the text formats in
+`convcli.kernel_formats`, reading files (JSON, ``.npy``) in
+`convcli.kernel_files`, the generators in `convcli.kernel_generators`; this
 module re-exports their public names, so ``from convcli.kernels import X``
 works for all of them.
 
@@ -26,23 +27,28 @@ import re
 from pathlib import Path
 
 from convcli.errors import KernelError
+from convcli.kernel_files import (
+    IMAGE_SUFFIXES,
+    _is_file,
+    _not_regular,
+    load_matrix,
+    parse_json,
+    parse_npy,
+    read_kernel_file,
+)
 from convcli.kernel_formats import (
     _IMAGEMAGICK,
     HEADER_KEYS,
-    IMAGE_SUFFIXES,
     MAX_FILE_BYTES,
     MAX_WEIGHTS,
     SUFFIXES,
-    _is_file,
-    load_matrix,
+    _short,
+    check_magnitudes,
     parse_inline,
-    parse_json,
-    parse_npy,
     parse_text,
-    read_kernel_file,
 )
 from convcli.kernel_generators import GENERATORS, Generator, _generate
-from convcli.kernel_value import FloatArray, Kernel
+from convcli.kernel_value import FloatArray, Kernel, inline_name
 
 __all__ = [
     "FILTERS_DIR",
@@ -56,6 +62,8 @@ __all__ = [
     "FloatArray",
     "Generator",
     "Kernel",
+    "check_magnitudes",
+    "inline_name",
     "kernel_names",
     "list_kernels",
     "load_kernel",
@@ -167,6 +175,10 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
         and not _IMAGEMAGICK.match(text)
         and not re.search(r"[;,]", text)
     ):
+        kind = _not_regular(path)
+        if kind is not None:
+            msg = f"{text}: is {kind}, not a kernel file (a {', '.join(SUFFIXES)} file)"
+            raise KernelError(msg)
         msg = f"{text}: no such kernel file"
         raise KernelError(msg)
     named = _NAME.match(text)
@@ -184,4 +196,6 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         msg = f"unknown kernel {name!r}{hint} (`convcli kernels` lists them all)"
         raise KernelError(msg)
-    return parse_inline(text)
+    kernel = parse_inline(text)
+    check_magnitudes(kernel.weights, f"inline kernel {_short(text, 60)!r}")
+    return kernel

@@ -2,8 +2,10 @@
 
 Each frame lays out the padded input channel by channel with the window
 highlighted, the filter's slices, the output maps filled up to the step, and
-the step's products and sums. Pillow draws it; `convcli.images` writes it
-atomically.
+the step's products and sums. Pillow draws it; the GIF is written frame by
+frame (each frame only the rectangle that changed), so memory holds two frames
+whatever the number of steps, and `convcli.images` writes it atomically.
+`check_gif_path` checks where it goes before anything is drawn.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import functools
 import math
 import os
 import re
+import stat
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageFont
+from PIL import GifImagePlugin, Image, ImageChops, ImageDraw, ImageFont
 
 from convcli.core import FloatArray
 from convcli.images import ImageError, write_atomically
@@ -42,6 +47,11 @@ _MARGIN = 16
 _GAP = 24  # between grids side by side, and below a row of them
 _MIN_WIDTH = 640  # room for a product line of a 3x3 kernel
 
+
+GIF_MAX_FRAME_PIXELS = 1 << 23
+"""Most pixels of one frame (about 2900 x 2900); a GIF's side is at most 65535."""
+
+_GIF_MAX_SIDE = 65535
 
 _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -92,6 +102,7 @@ class _TraceFrames:
         self.font = _font(_FONT_SIZE)
         self.simple = trace.input.shape[0] == 1 and trace.depth == 1
         self.has_bias = bool(np.any(trace.bias != 0))
+        _check_frame_size(trace, _MIN_WIDTH, _LINE + _rows_height(trace, _CELL))
         arrays = (trace.padded, trace.weights, trace.output)
         shown = np.unique(np.concatenate([a.ravel() for a in arrays]))
         widest = max(self.font.getlength(format_number(float(v))) for v in shown)
@@ -124,6 +135,7 @@ class _TraceFrames:
         n_lines = max(len(lines) for lines in self.arithmetic)
         self.legend = self._legend()
         self.height = self.arithmetic_top + (n_lines + 1) * _LINE + _MARGIN
+        _check_frame_size(trace, self.width, self.height)
 
     # Names, as the cs231n notes write them (plain x, w, o for one channel
     # and one filter).
@@ -306,6 +318,159 @@ class _TraceFrames:
             draw.rectangle(box, outline=colours["outline"], width=2)
 
 
+def _rows_height(trace: Trace, cell_h: int) -> int:
+    """Return the height of a frame's grids: the channels, or the output maps."""
+    pad_h = int(trace.padded.shape[1])
+    depth, out_h = int(trace.output.shape[0]), int(trace.output.shape[1])
+    n_channels = len(trace.channels_of(0))
+    channel_h = _LINE + pad_h * cell_h + _GAP
+    output_h = _LINE + out_h * cell_h + _GAP
+    return max(n_channels * channel_h, depth * output_h)
+
+
+def _check_frame_size(trace: Trace, width: int, height: int) -> None:
+    """Refuse frames over `GIF_MAX_FRAME_PIXELS` (or a side over GIF's 65535)."""
+    if width * height > GIF_MAX_FRAME_PIXELS or max(width, height) > _GIF_MAX_SIDE:
+        channels, pad_h, pad_w = trace.padded.shape
+        msg = (
+            f"--gif would draw frames of at least {width}x{height} pixels (a "
+            f"{pad_h}x{pad_w} padded input, {channels} channels, {trace.depth} "
+            f"filters); a frame has at most {GIF_MAX_FRAME_PIXELS} pixels: trace "
+            "fewer channels or filters, or leave --gif out"
+        )
+        raise ImageError(msg)
+
+
+def check_gif_size(trace: Trace, *, title: str = "") -> tuple[int, int]:
+    """Return the (width, height) of `save_trace_gif`'s frames, or refuse them.
+
+    Raises
+    ------
+    ImageError
+        Frames over `GIF_MAX_FRAME_PIXELS` pixels (many channels, a large
+        padded input), found before a pixel is drawn.
+    """
+    drawing = _TraceFrames(trace, title)
+    return drawing.width, drawing.height
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path, or device and inode."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a symlink loop
+        pass
+    try:
+        sa, sb = a.stat(), b.stat()
+    except (OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_gif_path(
+    path: str | os.PathLike[str], inputs: Mapping[str, Path] | None = None
+) -> Path:
+    """Check where `save_trace_gif` will write, before anything is drawn.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The GIF to write.
+    inputs : mapping of str to Path, optional
+        The run's input files by the option that gave them (``{"-i": ...}``):
+        the GIF must be none of them.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ImageError
+        ``path`` is an input (the same path, or the same file by a link), does
+        not end in ``.gif``, is a folder or a device, or its folder is missing
+        or not writable. Nothing is left behind.
+    """
+    p = Path(path)
+    for option, source in (inputs or {}).items():
+        if _same_file(p, source):
+            msg = (
+                f"--gif {p} is the input {option} {source}; an input is never "
+                "overwritten: give the GIF another name"
+            )
+            raise ImageError(msg)
+    if p.suffix.lower() != ".gif":
+        msg = f"{p}: --gif writes a GIF; give a name ending in .gif"
+        raise ImageError(msg)
+    try:
+        mode = p.stat().st_mode
+    except (OSError, ValueError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        msg = f"{p}: is {what}; --gif names the GIF file to write"
+        raise ImageError(msg)
+    folder = p.parent if str(p.parent) else Path()
+    try:  # the one reliable test of a folder: make a file in it (and remove it)
+        handle, probe = tempfile.mkstemp(
+            prefix=f".{p.name}.", suffix=".tmp", dir=folder
+        )
+    except OSError as err:
+        msg = f"{p}: cannot write in {folder}: {err.strerror or err}"
+        raise ImageError(msg) from None
+    os.close(handle)
+    os.unlink(probe)
+    return p
+
+
+def _indexed(frame: Image.Image, colours: int) -> Image.Image:
+    """Return ``frame`` with at most ``colours`` colours, undithered.
+
+    Pillow's maximum-coverage quantizer keeps the few flat colours of a frame
+    exact and its antialiased text within a level or two, several times faster
+    than the median cut of ``convert("P", palette=ADAPTIVE)``.
+    """
+    return frame.quantize(
+        colours, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE
+    )
+
+
+def _first_frame(frame: Image.Image, frame_ms: int) -> list[bytes]:
+    """Return the GIF's header (looping forever) and its first frame, in full."""
+    indexed = _indexed(frame, 256)
+    header, _ = GifImagePlugin.getheader(
+        indexed, info={"loop": 0, "duration": frame_ms}
+    )
+    return [*header, *GifImagePlugin.getdata(indexed, (0, 0), duration=frame_ms)]
+
+
+def _next_frame(before: Image.Image, frame: Image.Image, frame_ms: int) -> list[bytes]:
+    """Return a later frame: the rectangle that changed, the rest transparent.
+
+    Each frame has its own 255 colours (a local colour table) and index 255 for
+    "as before", so the frames look as drawn and the file stays small.
+    """
+    box = ImageChops.difference(before, frame).getbbox() or (0, 0, 1, 1)
+    new, old = frame.crop(box), before.crop(box)
+    indexed = _indexed(new, 255)
+    pixels = np.array(indexed, dtype=np.uint8)
+    bands = ImageChops.difference(new, old).point(lambda v: 255 if v else 0).split()
+    changed = functools.reduce(ImageChops.lighter, bands)
+    pixels[np.asarray(changed) == 0] = 255
+    palette = (indexed.getpalette() or [])[: 3 * 255]
+    delta = Image.fromarray(pixels, mode="P")
+    delta.putpalette(palette + [0] * (3 * 256 - len(palette)))
+    return GifImagePlugin.getdata(
+        delta,
+        box[:2],
+        duration=frame_ms,
+        transparency=255,
+        include_color_table=True,
+    )
+
+
 def trace_frame(trace: Trace, index: int, *, title: str = "") -> npt.NDArray[np.uint8]:
     """Return frame ``index`` (0-based: step ``index + 1``) of `save_trace_gif` as RGB pixels.
 
@@ -374,8 +539,9 @@ def save_trace_gif(
     Raises
     ------
     ImageError
-        A name not ending in ``.gif``, a folder that cannot be written, a
-        failed write. No partial file is left behind.
+        A name not ending in ``.gif``, frames over `GIF_MAX_FRAME_PIXELS`, a
+        folder that cannot be written, a failed write. No partial file is
+        left behind.
     ValueError
         ``frame_ms`` below 20.
 
@@ -398,16 +564,16 @@ def save_trace_gif(
         msg = f"frame_ms must be an int >= 20 (browsers slow shorter GIF frames down); got {frame_ms!r}"
         raise ValueError(msg)
     drawing = _TraceFrames(trace, title)
-    frames = [drawing.frame(i) for i in range(len(trace.steps))]
 
     def write(stream: BinaryIO) -> None:
-        frames[0].save(
-            stream,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=frame_ms,
-            loop=0,
-        )
+        before = drawing.frame(0)
+        for chunk in _first_frame(before, frame_ms):
+            stream.write(chunk)
+        for i in range(1, len(trace.steps)):
+            frame = drawing.frame(i)
+            for chunk in _next_frame(before, frame, frame_ms):
+                stream.write(chunk)
+            before = frame
+        stream.write(b";")  # the GIF trailer
 
     return write_atomically(p, write)

@@ -2,11 +2,14 @@
 
 `trace` lays out a `conv2d` call one output value at a time, with the padded
 input, the filters as applied and the output, for the text view, ``--json`` and
-the GIF to draw. numpy only; it never prints.
+the GIF to draw; `json_text` writes its JSON strictly (no ``NaN`` or
+``Infinity`` literals). numpy only; it never prints.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +31,45 @@ TRACE_MAX_SIDE = 16
 
 TRACE_MAX_STEPS = 512
 """Most output values (all filters) `trace_steps` explains."""
+
+TRACE_MAX_PADDED = 64
+"""Largest side (per channel) of the padded input `trace_steps` lays out."""
+
+TRACE_MAX_PRODUCTS = 1 << 18
+"""Most products (multiply-adds of all steps) `trace_steps` writes out."""
+
+NON_FINITE_JSON = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
+"""How `json_text` writes numbers JSON has no literal for: as these strings,
+which Python's ``float()`` and JavaScript's ``Number()`` both read back."""
+
+
+def _json_safe(value: Any) -> Any:
+    """Return ``value`` with every non-finite float replaced by its string."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else NON_FINITE_JSON[repr(value)]
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def json_text(doc: Any, *, indent: int | None = 2) -> str:
+    """Write ``doc`` as strict JSON: never ``NaN``, ``Infinity`` or ``-Infinity``.
+
+    A non-finite float (an overflow, an infinite bias) is written as the
+    string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (`NON_FINITE_JSON`),
+    so that any JSON parser reads the document.
+
+    Examples
+    --------
+    >>> json_text({"sum": float("inf"), "values": [1.5, float("nan")]}, indent=None)
+    '{"sum": "Infinity", "values": [1.5, "NaN"]}'
+    """
+    try:
+        return json.dumps(doc, indent=indent, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: the slow walk
+        return json.dumps(_json_safe(doc), indent=indent, allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -146,9 +188,15 @@ class Trace:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Return the document ``convcli trace --json`` prints."""
+        """Return the document ``convcli trace --json`` prints.
+
+        Strict JSON: a non-finite number (an overflow, an infinite bias) is the
+        string ``"Infinity"``, ``"-Infinity"`` or ``"NaN"`` (`NON_FINITE_JSON`).
+        """
         top, bottom, left, right = self.padding
-        return {
+        arrays = (self.input, self.weights, self.bias, self.output)
+        finite = math.isfinite(self.cval) and all(np.isfinite(a).all() for a in arrays)
+        doc: dict[str, Any] = {
             "input": self.input.tolist(),
             "weights": self.weights.tolist(),
             "bias": self.bias.tolist(),
@@ -162,6 +210,11 @@ class Trace:
             "output": self.output.tolist(),
             "steps": [asdict(step) for step in self.steps],
         }
+        # An infinite product makes its sum, and so the output, non-finite too.
+        if finite:
+            return doc
+        safe: dict[str, Any] = _json_safe(doc)
+        return safe
 
 
 def trace(
@@ -180,9 +233,11 @@ def trace(
 
     Takes `conv2d`'s arguments and checks them the same way. ``w`` is applied
     unflipped (cross-correlation) unless ``flip=True``. The arithmetic is
-    float64 and every step's ``value`` equals `conv2d`'s output. For inputs
-    up to `TRACE_MAX_SIDE` per side and `TRACE_MAX_STEPS` output values: a
-    trace is for reading; larger inputs raise `ShapeError`.
+    float64 and every step's ``value`` equals `conv2d`'s output (an overflow
+    is inf, inf - inf is NaN, without a warning). For inputs up to
+    `TRACE_MAX_SIDE` per side, `TRACE_MAX_STEPS` output values, a padded input
+    up to `TRACE_MAX_PADDED` per side and `TRACE_MAX_PRODUCTS` products in
+    all: a trace is for reading; larger ones raise `ShapeError`.
 
     Examples
     --------
@@ -213,6 +268,24 @@ def trace(
         )
         raise ShapeError(msg)
     top, bottom, left, right = g.pads
+    padded_h, padded_w = height + top + bottom, width + left + right
+    if max(padded_h, padded_w) > TRACE_MAX_PADDED:
+        msg = (
+            f"a trace shows a padded input up to {TRACE_MAX_PADDED}x{TRACE_MAX_PADDED} "
+            f"per channel; got {padded_h}x{padded_w} (padding {top}, {bottom}, "
+            f"{left}, {right}): use less padding, or `convcli apply`"
+        )
+        raise ShapeError(msg)
+    kh, kw = g.kernel
+    taps = (channels if call.bank else 1) * kh * kw
+    if depth * out_h * out_w * taps > TRACE_MAX_PRODUCTS:
+        msg = (
+            f"a trace writes out at most {TRACE_MAX_PRODUCTS} products; this one has "
+            f"{depth * out_h * out_w} steps x {taps} taps = "
+            f"{depth * out_h * out_w * taps} (use fewer channels, a smaller kernel, "
+            "or `convcli apply`)"
+        )
+        raise ShapeError(msg)
     rows = border_index(np.arange(-top, height + bottom), height, g.border)
     cols = border_index(np.arange(-left, width + right), width, g.border)
     x_chw = np.ascontiguousarray(call.x.astype(np.float64).transpose(2, 0, 1))
@@ -234,10 +307,13 @@ def trace(
     output = np.empty((depth, out_h, out_w))
     for d in range(depth):
         seen = windows if call.bank else windows[:, :, d : d + 1]
-        prods = seen * weights[d]
-        channel_sums = prods.sum(axis=(3, 4))
-        sums = channel_sums.sum(axis=2)
-        output[d] = sums + biases[d]
+        # Finite numbers may overflow to inf (1e308 * 2), and inf - inf is NaN:
+        # IEEE's defined results, shown as such, not warned about.
+        with np.errstate(over="ignore", invalid="ignore"):
+            prods = seen * weights[d]
+            channel_sums = prods.sum(axis=(3, 4))
+            sums = channel_sums.sum(axis=2)
+            output[d] = sums + biases[d]
         for i in range(out_h):
             for j in range(out_w):
                 steps.append(

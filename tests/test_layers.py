@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     # kernels and images
     "convcli.kernel_value": 2,
     "convcli.kernel_formats": 2,
+    "convcli.kernel_files": 2,
     "convcli.kernel_generators": 2,
     "convcli.kernels": 2,
     "convcli.images": 2,

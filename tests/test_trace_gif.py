@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageSequence
+from PIL import GifImagePlugin, Image, ImageSequence
 
 from convcli.demos import load_demo
 from convcli.images import ImageError
@@ -170,15 +170,22 @@ def test_atomic_when_the_write_fails(
 ) -> None:
     target = tmp_path / "keep.gif"
     target.write_bytes(b"old contents")
+    # The GIF is written frame by frame: the second frame fails, after the first
+    # one went to the temporary file.
+    calls = []
+    getdata = GifImagePlugin.getdata
 
-    def broken(self: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
-        fp.write(b"GIF89a half")  # type: ignore[attr-defined]
-        msg = "disk full"
-        raise OSError(msg)
+    def broken(im: Image.Image, *args: object, **kwargs: object) -> list[bytes]:
+        calls.append(im)
+        if len(calls) > 1:
+            msg = "disk full"
+            raise OSError(msg)
+        return getdata(im, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Image.Image, "save", broken)
+    monkeypatch.setattr(GifImagePlugin, "getdata", broken)
     with pytest.raises(ImageError, match=r"keep\.gif: cannot write: disk full"):
-        save_trace_gif(target, _demo_trace("seed"))
+        save_trace_gif(target, _demo_trace("stride"))
+    assert len(calls) == 2
     assert target.read_bytes() == b"old contents"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.gif"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -31,24 +30,30 @@ def kernels(
     `convcli kernels gaussian:sigma=2`, `convcli kernels "0,-1,0;-1,5,-1;0,-1,0"`.
     """
     from convcli import render
+    from convcli.cli.trace import stdout_failures
     from convcli.kernels import list_kernels, load_kernel
+    from convcli.tracing import json_text
 
+    # Everything is computed (a rank may be refused) before anything is printed.
     with user_errors():
         if spec is None:
             catalogue = list_kernels()
+            if as_json:
+                text = json_text([_summary(k) for k in catalogue])
+            else:
+                shown: Any = render.kernel_table(catalogue)
         else:
             kernel = load_kernel(spec)
-    if spec is None:
+            if as_json:
+                doc = {**kernel.to_json(), **_summary(kernel), "source": kernel.source}
+                text = json_text(doc)
+            else:
+                shown = render.kernel_view(kernel)
+    with stdout_failures():
         if as_json:
-            render.print_json(json.dumps([_summary(k) for k in catalogue], indent=2))
+            render.print_json(text)
         else:
-            render.console.print(render.kernel_table(catalogue))
-        return
-    if as_json:
-        doc = {**kernel.to_json(), **_summary(kernel), "source": kernel.source}
-        render.print_json(json.dumps(doc, indent=2))
-    else:
-        render.console.print(render.kernel_view(kernel))
+            render.console.print(shown)
 
 
 def _summary(kernel: Kernel) -> dict[str, Any]:

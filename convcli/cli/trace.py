@@ -1,15 +1,25 @@
-"""`convcli trace`: show a small convolution step by step, as text, JSON or a GIF."""
+"""`convcli trace`: show a small convolution step by step, as text, JSON or a GIF.
+
+Everything is checked before anything is written: the input, the kernel, the
+layer, and where ``--gif`` goes (not onto an input, into a folder that takes
+it, frames of a bounded size). Bad input is exit 2; a GIF or stdout that
+fails while being written is exit 1.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import errno
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from convcli.cli.common import user_errors
+from convcli.cli.common import EXIT_FAILED, state, user_errors
 from convcli.cli.options import (
     Border,
     CvalOpt,
@@ -142,16 +152,68 @@ def trace(
             **problem.options,
         )
         indices = _indices(t, only)
-        if gif is not None:
-            from convcli.trace_gif import save_trace_gif
+        if gif is not None:  # the plan: where the GIF goes, and its size
+            from convcli.trace_gif import check_gif_path, check_gif_size
 
-            save_trace_gif(gif, t, title=problem.title)
-    if as_json:
-        _print_json(t, indices if only is not None else None)
-        return
-    _print_text(t, problem, indices, summary=summary, one_step=only is not None)
+            check_gif_path(gif, problem.files)
+            check_gif_size(t, title=problem.title)
+        text = _json(t, indices if only is not None else None) if as_json else ""
     if gif is not None:
-        render.console.print(f"animation of {len(t.steps)} steps: {gif}", markup=False)
+        _write_gif(gif, t, problem.title)
+    with stdout_failures():
+        if as_json:
+            render.print_json(text)
+            return
+        _print_text(t, problem, indices, summary=summary, one_step=only is not None)
+        if gif is not None:
+            render.console.print(
+                f"animation of {len(t.steps)} steps: {gif}", markup=False
+            )
+
+
+def _write_gif(gif: Path, t: Trace, title: str) -> None:
+    """Write the animation; a failed write is ``Error: ...`` and exit code 1."""
+    from convcli import render
+    from convcli.images import ImageError
+    from convcli.trace_gif import save_trace_gif
+
+    try:
+        save_trace_gif(gif, t, title=title)
+    except ImageError as err:
+        if state.debug:
+            raise
+        render.error(str(err))
+        raise typer.Exit(code=EXIT_FAILED) from None
+
+
+@contextmanager
+def stdout_failures() -> Iterator[None]:
+    """Turn a failed write to stdout into ``Error: ...`` and exit code 1.
+
+    A full disk (``> /dev/full``) or an I/O error loses output: that is said
+    on stderr. A reader that has gone (``| head -1``) ends the command
+    quietly, with exit code 1 as rich does for the text views. Either way
+    stdout is pointed at ``/dev/null``, so that Python's last flush does not
+    fail again.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as err:
+        if state.debug:
+            raise
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no real stdout (a test's capture)
+            pass
+        if err.errno == errno.EPIPE:
+            raise typer.Exit(code=EXIT_FAILED) from None
+        from convcli import render
+
+        render.error(f"cannot write the output to stdout: {err.strerror or err}")
+        raise typer.Exit(code=EXIT_FAILED) from None
 
 
 @dataclass
@@ -165,6 +227,7 @@ class _Problem:
     title: str = ""
     lesson: str = ""
     notes: tuple[str, ...] = ()
+    files: dict[str, Path] = field(default_factory=dict)  # input files, by option
 
 
 def _problem(
@@ -185,9 +248,15 @@ def _problem(
     problem = _start(demo, seed, given=matrix is not None and kernel is not None)
     if matrix is not None:
         problem.x = load_matrix(matrix)
+        if _is_file(Path(matrix.strip())):
+            problem.files["-i"] = Path(matrix.strip())
     if kernel is not None:
         k = load_kernel(kernel)
         problem.w, problem.bias = k.weights, k.bias
+        if k.source not in ("inline", "imagemagick", "generator") and _is_file(
+            Path(k.source)
+        ):  # a kernel file, the catalogue's too
+            problem.files["-k"] = Path(k.source)
         if k.is_bank and k.combine != "stack":
             problem.notes = (
                 f"{k.name} is a bank of {k.weights.shape[0]} filters: `convcli apply` "
@@ -292,14 +361,21 @@ def _step_index(t: Trace, row: int, col: int, d: int) -> int:
     return int((d * out_h + row) * out_w + col)
 
 
-def _print_json(t: Trace, only: range | None) -> None:
-    """Print the trace as JSON; with ``only``, just those steps."""
-    from convcli import render
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
+def _json(t: Trace, only: range | None) -> str:
+    """Return the trace as strict JSON; with ``only``, just those steps."""
+    from convcli.tracing import json_text
 
     doc = t.to_json()
     if only is not None:
         doc["steps"] = [doc["steps"][i] for i in only]
-    render.print_json(json.dumps(doc, indent=2))
+    return json_text(doc)
 
 
 def _print_text(
