@@ -1,15 +1,24 @@
-"""`convcli apply`: filter images with kernels, one output file per pair."""
+"""`convcli apply`: filter images with kernels, one output file per pair.
+
+A run makes its whole plan before its first write (`_plan`): every kernel
+loaded, every input's header read, every output path (and the montage)
+checked against the inputs and each other, every size against the pixel
+limit, every output folder writable. Anything wrong there is exit 2 and
+nothing is written. Then each pair runs; a pair that fails (a truncated
+image, a failed write) is reported and the others go on: exit 1.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from convcli.cli.common import user_errors
+from convcli.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, state, user_errors
 from convcli.cli.options import (
     AUTO,
     CARRY,
@@ -34,17 +43,23 @@ from convcli.cli.options import (
     StrideOpt,
     apply_options,
 )
+from convcli.errors import ConvcliError
 
 if TYPE_CHECKING:
     from convcli.cli.options import Like
-    from convcli.pipeline import ApplyOptions, ApplyResult
+    from convcli.pipeline import ApplyOptions, ApplyResult, Output, PairPlan
 
 ImagesArg = Annotated[
     list[Path], typer.Argument(metavar="IMAGE...", help="Images to filter.")
 ]
 OutOpt = Annotated[
-    Path | None,
-    typer.Option("--out", "-o", help="Output file (one input, one output) or folder."),
+    str | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="Output file (one output) or folder (ends with /, exists, or has no ending).",
+    ),
 ]
 ExplainOpt = Annotated[
     bool, typer.Option("--explain", help="Say why each method was chosen.")
@@ -84,8 +99,10 @@ def apply(
 
     Outputs go beside each input as <stem>.<kernel><ext> (a bank with
     combine: stack writes one per filter), or into the folder -o names. An
-    input is never overwritten. Defaults: padding same, border reflect, so
-    the image keeps its size and its edges do not darken.
+    input is never overwritten: every output is checked before the first is
+    written. Defaults: padding same, border reflect, so the image keeps its
+    size and its edges do not darken. Exit 2: bad input, nothing written;
+    exit 1: some pair failed (a truncated image, a failed write), the rest done.
     """
     with user_errors():
         options = apply_options(
@@ -104,74 +121,344 @@ def apply(
             max_pixels,
             alpha,
         )
-        results = _filter_all(images, kernel, options, out, like_library)
-        if montage is not None:
-            _write_montage(montage, results)
+        try:
+            plan = _plan(images, kernel, options, out, like_library, montage)
+        except OSError as err:  # a path the system refuses (too long, a loop, ...)
+            msg = f"{err.filename}: {err.strerror or err}"
+            raise ConvcliError(msg) from None
+        _make_folders(plan.folders)
+    run = _Run(total=len(plan.pairs))
+    try:
+        _run(plan, run)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: what was done, then stop
+        run.interrupted = True
     if as_json:
-        sys.stdout.write(json.dumps(_result_json(results), indent=2) + "\n")
-        return
-    _print_tables(results, explain=explain, montage=montage)
+        doc = _result_json(run)
+        typer.echo(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        _print_tables(run, explain=explain)
+    if run.interrupted:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+    if run.failures:
+        from convcli import render
+
+        for failure in run.failures:
+            render.error(failure.error)
+        raise typer.Exit(code=EXIT_FAILED)
 
 
-def _filter_all(
-    images: list[Path],
+# ---------------------------------------------------------------------------
+# The plan: everything checked before the first write
+
+
+@dataclass
+class _Plan:
+    """What a run will write, checked: the pairs, -o, the montage, folders to make."""
+
+    pairs: list[PairPlan]
+    out: Path | None
+    folder: bool
+    montage: Path | None
+    folders: list[Path]
+
+
+def _plan(
+    paths: list[Path],
     specs: list[str],
     options: ApplyOptions,
-    out: Path | None,
+    out_text: str | None,
     like_library: Like | None,
-) -> list[ApplyResult]:
-    """Load the kernels, check -o against the number of outputs, filter every pair."""
+    montage: Path | None,
+) -> _Plan:
+    """Load the kernels, read every header, plan and check every output.
+
+    Raises
+    ------
+    ConvcliError
+        The first problem found, naming the file(s); nothing is written.
+    """
+    from convcli import images
     from convcli.kernels import load_kernel
-    from convcli.pipeline import apply_one, like
+    from convcli.pipeline import like, map_names, plan_pair
 
     kernels = [load_kernel(spec) for spec in specs]
-    n_outputs = len(images) * len(kernels)
-    if out is not None and n_outputs > 1 and out.suffix and not out.is_dir():
-        msg = f"{out}: -o names one file, but there are {n_outputs} outputs; give a folder"
-        raise ValueError(msg)
-    if out is not None and (out.suffix == "" or n_outputs > 1):
-        out.mkdir(parents=True, exist_ok=True)
     pairs = [(k, options) for k in kernels]
     if like_library is not None:
         pairs = [like(like_library.value, k, options) for k in kernels]
-    return [apply_one(p, k, o, out) for p in images for k, o in pairs]
-
-
-def _write_montage(path: Path, results: list[ApplyResult]) -> None:
-    """Tile every output, labelled with its input, kernel and filter, into one image."""
-    from convcli.images import load as load_image
-    from convcli.images import montage as write_montage
-
-    tiles = [
-        (
-            f"{r.input.stem} {r.kernel.name}" + (f" {o.filter}" if o.filter else ""),
-            load_image(o.path).pixels,
+    headers = [images.probe(p, max_pixels=options.max_pixels) for p in paths]
+    out, folder = _out_target(out_text)
+    n_outputs = len(paths) * sum(len(map_names(k)) for k, _ in pairs)
+    if out is not None and not folder and n_outputs > 1:
+        if len(paths) * len(pairs) == 1:
+            bank = pairs[0][0]
+            why = f"{bank.name} is a bank that writes one image per filter, combine: stack"
+        else:
+            why = f"{len(paths)} image(s) x {len(pairs)} kernel(s)"
+        msg = (
+            f"{images.shown(out)}: -o names one file, but there are {n_outputs} "
+            f"outputs ({why}); give a folder, e.g. -o {images.shown(out.with_suffix(''))}/"
         )
-        for r in results
-        for o in r.outputs
+        raise ConvcliError(msg)
+    planned = [
+        plan_pair(h, k, o, out, folder=folder) for h in headers for k, o in pairs
     ]
-    write_montage(path, tiles)
-
-
-def _print_tables(
-    results: list[ApplyResult], *, explain: bool, montage: Path | None
-) -> None:
-    """Print one table per input and kernel, then where the montage went."""
-    from convcli import render  # rich, only for the tables
-
-    for result in results:
-        render.console.print(render.apply_table(result, explain=explain))
+    sources = [h.path for h in headers] + [
+        Path(k.source) for k in kernels if os.path.isfile(k.source)
+    ]
+    _refuse_clashes(planned, sources, montage)
     if montage is not None:
+        _check_montage(montage, planned, images.pixel_limit(options.max_pixels))
+    targets = [t for pp in planned for t in pp.outputs]
+    folders = _check_folders(
+        {t.parent for t in targets + ([montage] if montage else [])}
+    )
+    return _Plan(planned, out, folder, montage, folders)
+
+
+def _out_target(text: str | None) -> tuple[Path | None, bool]:
+    """Read -o: a folder (ends with /, is one, or has no ending), or one image file."""
+    from convcli.images import FORMATS, shown
+
+    if text is None:
+        return None, False
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or os.path.isdir(path):
+        return path, True
+    endings = ", ".join(FORMATS)
+    if os.path.exists(path):
+        if not os.path.isfile(path):
+            msg = f"{shown(path)}: -o must be a folder or an image file ({endings}); this is neither (a device, FIFO or socket)"
+            raise ConvcliError(msg)
+        if path.suffix.lower() not in FORMATS:
+            msg = f"{shown(path)}: -o names an existing file without an image ending ({endings}); give a folder or an image file name"
+            raise ConvcliError(msg)
+        return path, False
+    if path.suffix == "":
+        return path, True
+    if path.suffix.lower() not in FORMATS:
+        msg = f"{shown(path)}: -o has the ending {path.suffix!r}, not an image ending ({endings}); end it with / for a folder"
+        raise ConvcliError(msg)
+    return path, False
+
+
+def _keys(path: Path) -> list[object]:
+    """Return what makes two paths one file: the resolved path, and the inode if it exists."""
+    keys: list[object] = [os.path.realpath(path)]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return keys
+    return [*keys, (st.st_dev, st.st_ino)]
+
+
+def _refuse_clashes(
+    pairs: list[PairPlan], inputs: list[Path], montage: Path | None
+) -> None:
+    """Refuse an output that is an input, two outputs that are one file, a folder in the way."""
+    from convcli.images import shown
+
+    owners = {key: p for p in inputs for key in _keys(p)}
+    written: dict[object, tuple[str, Path | None]] = {}
+    targets: list[tuple[Path, str, Path | None]] = [
+        (t, pp.label, pp.header.path) for pp in pairs for t in pp.outputs
+    ]
+    if montage is not None:
+        targets.append((montage, "--montage", None))
+    for target, label, image in targets:
+        what = "--montage" if image is None else f"the output of {label}"
+        fix = "choose another --montage file" if image is None else "choose another -o"
+        if os.path.isdir(target):
+            msg = (
+                f"{shown(target)}: a folder is in the way of {what}; move it, or {fix}"
+            )
+            raise ConvcliError(msg)
+        for key in _keys(target):
+            if key in owners:
+                msg = f"{shown(target)}: {what} would overwrite the input {shown(owners[key])}; {fix}"
+                raise ConvcliError(msg)
+            if key in written:
+                other, other_image = written[key]
+                if image is None or other_image is None:
+                    hint = "choose another --montage file"
+                elif _keys(image)[0] == _keys(other_image)[0]:
+                    hint = "an image or a kernel is given twice, or two kernels share a name; give each once"
+                else:
+                    hint = "two images share a name; rename one, or run them into separate -o folders"
+                msg = f"{shown(target)}: {other} and {label} would both write this file; {hint}"
+                raise ConvcliError(msg)
+        written.update(dict.fromkeys(_keys(target), (label, image)))
+
+
+def _check_montage(montage: Path, pairs: list[PairPlan], limit: int | None) -> None:
+    """Check the montage's ending and its size against the pixel limit."""
+    from convcli.images import check_output, montage_size, shown
+
+    check_output(montage, channels=3, kind="u8")
+    shapes = [pp.out_shape[:2] for pp in pairs for _ in pp.outputs]
+    h, w = montage_size(shapes)
+    if limit is not None and h * w > limit:
+        msg = (
+            f"{shown(montage)}: the montage of {len(shapes)} outputs would be {h} x {w} "
+            f"= {h * w:,} pixels, more than the limit of {limit:,}; --max-pixels N "
+            "raises it"
+        )
+        raise ConvcliError(msg)
+
+
+def _check_folders(folders: set[Path]) -> list[Path]:
+    """Check that every output folder is writable or can be made; return those to make."""
+    from convcli.images import shown
+
+    missing = []
+    for folder in sorted(folders):
+        probe = folder
+        while not os.path.lexists(probe) and probe.parent != probe:
+            probe = probe.parent
+        where = "" if probe == folder else f" (to make {shown(folder)})"
+        if not os.path.isdir(probe):
+            msg = f"{shown(probe)}: not a folder, so no output can go there{where}"
+            raise ConvcliError(msg)
+        if not os.access(probe, os.W_OK | os.X_OK):
+            msg = f"{shown(probe)}: cannot write in this folder (permission denied or read-only){where}"
+            raise ConvcliError(msg)
+        if probe != folder:
+            missing.append(folder)
+    return missing
+
+
+def _make_folders(folders: list[Path]) -> None:
+    """Make the output folders the plan needs (after every check, before any output)."""
+    from convcli.images import shown
+
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            msg = f"{shown(folder)}: cannot make this folder: {err.strerror or err}"
+            raise ConvcliError(msg) from None
+
+
+# ---------------------------------------------------------------------------
+# The run: each pair on its own; a failure is reported and the rest goes on
+
+
+@dataclass
+class _Failure:
+    """A pair that failed: why, and what it wrote before it did."""
+
+    label: str
+    error: str
+    written: list[Output] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    """What a run did: the pairs done, the pairs failed, the montage, an interruption."""
+
+    total: int
+    results: list[ApplyResult] = field(default_factory=list)
+    failures: list[_Failure] = field(default_factory=list)
+    montage: Path | None = None
+    tiles: int = 0
+    interrupted: bool = False
+    cut_short: _Failure | None = None  # the pair running when it was interrupted
+
+
+def _run(plan: _Plan, run: _Run) -> None:
+    """Run every pair, then the montage, into ``run``; a failure is recorded, not raised.
+
+    Ctrl-C (and SIGTERM, SIGHUP) is raised; ``run`` holds what was done by then.
+    """
+    from convcli.images import shown
+    from convcli.pipeline import apply_one
+
+    tiles: list[tuple[str, Path]] = []
+    for pp in plan.pairs:
+        written: list[Output] = []
+        try:
+            result = apply_one(
+                pp.header.path,
+                pp.kernel,
+                pp.options,
+                plan.out,
+                folder=plan.folder,
+                written=written,
+            )
+        except Exception as err:  # one pair's failure must not stop the others
+            if state.debug:
+                raise
+            run.failures.append(_Failure(pp.label, _reason(err, pp.label), written))
+        except KeyboardInterrupt:
+            run.cut_short = _Failure(pp.label, "interrupted", written)
+            raise
+        else:
+            run.results.append(result)
+        stem, kernel = pp.header.path.stem, pp.kernel.name
+        tiles += [
+            (f"{stem} {kernel} {o.filter or ''}".rstrip(), o.path) for o in written
+        ]
+    if plan.montage is not None and tiles:
+        from convcli.images import montage
+
+        try:
+            run.montage = montage(plan.montage, tiles)
+            run.tiles = len(tiles)
+        except Exception as err:  # the outputs stay; the montage is reported failed
+            if state.debug:
+                raise
+            label = f"--montage {shown(plan.montage)}"
+            run.failures.append(_Failure(label, _reason(err, shown(plan.montage))))
+
+
+def _reason(err: Exception, label: str) -> str:
+    """One line on why a pair failed, naming it."""
+    if isinstance(err, ConvcliError | ValueError):
+        text = str(err)
+    elif isinstance(err, MemoryError):
+        text = "not enough memory"
+    elif isinstance(err, OSError):
+        text = str(err.strerror or err)
+    else:  # not anticipated: still one line (--debug shows the traceback)
+        text = f"{type(err).__name__}: {err}"
+    return text if label.split(" x ")[0] in text else f"{label}: {text}"
+
+
+def _print_tables(run: _Run, *, explain: bool) -> None:
+    """Print one table per pair done, what failed pairs wrote, the montage, a summary."""
+    from convcli import render  # rich, only for the tables
+    from convcli.images import shown
+
+    for result in run.results:
+        render.console.print(render.apply_table(result, explain=explain))
+    cut = [run.cut_short] if run.cut_short else []
+    for failure in run.failures + cut:
+        why = "was interrupted" if failure is run.cut_short else "failed"
+        for o in failure.written:
+            render.console.print(
+                f"{failure.label}: wrote {shown(o.path)} before it {why}", markup=False
+            )
+    if run.montage is not None:
         render.console.print(
-            f"montage of {sum(len(r.outputs) for r in results)} outputs: {montage}",
+            f"montage of {run.tiles} outputs: {shown(run.montage)}", markup=False
+        )
+    if run.failures or run.interrupted:
+        written = sum(len(r.outputs) for r in run.results)
+        written += sum(len(f.written) for f in run.failures + cut)
+        failed = f", {len(run.failures)} failed" if run.failures else ""
+        if run.failures:
+            failed += f" ({', '.join(f.label for f in run.failures)})"
+        stop = " (interrupted)" if run.interrupted else ""
+        render.console.print(
+            f"convcli apply{stop}: {len(run.results)} of {run.total} pairs done"
+            f"{failed}; {written} outputs written",
             markup=False,
         )
 
 
-def _result_json(results: list[ApplyResult]) -> dict[str, Any]:
+def _result_json(run: _Run) -> dict[str, Any]:
     """Return the ``--json`` document: each input with its outputs and how each was made."""
     inputs: dict[Path, dict[str, Any]] = {}
-    for r in results:
+    for r in run.results:
         entry = inputs.setdefault(
             r.input, {"path": str(r.input), "shape": list(r.input_shape), "outputs": []}
         )
@@ -191,4 +478,19 @@ def _result_json(results: list[ApplyResult]) -> dict[str, Any]:
                     "seconds": r.seconds,
                 }
             )
-    return {"inputs": list(inputs.values())}
+    doc: dict[str, Any] = {"inputs": list(inputs.values())}
+    doc["failed"] = [
+        {
+            "pair": f.label,
+            "error": f.error,
+            "written": [str(o.path) for o in f.written],
+        }
+        for f in run.failures
+    ]
+    if run.montage is not None:
+        doc["montage"] = str(run.montage)
+    if run.interrupted:
+        doc["interrupted"] = True
+        written = run.cut_short.written if run.cut_short else []
+        doc["written_before_the_interruption"] = [str(o.path) for o in written]
+    return doc

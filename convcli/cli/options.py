@@ -104,14 +104,23 @@ LikeOpt = Annotated[
 ]
 
 
+MAX_GEOMETRY = 2**31 - 1
+"""The largest stride, padding or dilation the options take; sizes are checked later."""
+
+
 def parse_pair(text: str, what: str) -> int | tuple[int, int]:
-    """Read ``N`` or ``N,M`` (rows, columns) given to ``--what``."""
+    """Read ``N`` or ``N,M`` (rows, columns) given to ``--what``, each at most `MAX_GEOMETRY`."""
     parts = [p.strip() for p in text.split(",")]
     try:
-        numbers = [int(p) for p in parts]
+        numbers = [int(p) for p in parts if len(p) <= 40]  # int() of huge text is slow
     except ValueError:
+        numbers = []
+    if len(numbers) != len(parts):
         msg = f"--{what} must be N or ROWS,COLS (whole numbers); got {text!r}"
         raise ValueError(msg) from None
+    if max(numbers) > MAX_GEOMETRY:
+        msg = f"--{what} must be at most {MAX_GEOMETRY} (N or ROWS,COLS); got {text!r}"
+        raise ValueError(msg)
     if len(numbers) == 1:
         return numbers[0]
     if len(numbers) == 2:

@@ -122,6 +122,14 @@ def kernel_view(kernel: Kernel) -> Group:
     return Group(*parts)
 
 
+def _shown(path: object) -> str:
+    """Return a path with control characters escaped (as `convcli.images.shown`)."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _hwc(shape: tuple[int, ...]) -> str:
     return " x ".join(str(n) for n in shape)
 
@@ -129,7 +137,7 @@ def _hwc(shape: tuple[int, ...]) -> str:
 def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     """Return one run as a table: the feature-map shapes, the geometry, where it went."""
     table = Table(
-        title=f"{r.input.name} x {r.kernel.name}",
+        title=Text(f"{_shown(r.input.name)} x {r.kernel.name}"),  # no markup
         title_justify="left",
         show_header=False,
     )
@@ -140,7 +148,7 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     dims = "D x C x kh x kw" if len(r.kernel_shape) == 4 else "kh x kw"
     combine = f", combine {r.kernel.combine}" if r.kernel.is_bank else ""
     table.add_row(
-        "kernel", f"{r.kernel.name}  {_hwc(r.kernel_shape)}  ({dims}){combine}"
+        "kernel", Text(f"{r.kernel.name}  {_hwc(r.kernel_shape)}  ({dims}){combine}")
     )
     table.add_row("stride", f"{r.stride[0]}, {r.stride[1]}  (rows, cols)")
     top, bottom, left, right = r.padding
@@ -152,14 +160,15 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     for i, part in enumerate(r.formula.split("; ")):
         table.add_row("output size" if i == 0 else "", part)
     for out in r.outputs:
-        label = "output" + (f" [{out.filter}]" if out.filter else "")
-        table.add_row(label, f"{_hwc(out.shape)}  (H' x W' x C)  ->  {out.path}")
+        label = Text("output" + (f" [{_shown(out.filter)}]" if out.filter else ""))
+        where = f"{_hwc(out.shape)}  (H' x W' x C)  ->  {_shown(out.path)}"
+        table.add_row(label, Text(where))
     ms = 1000 * sum(r.seconds.values())
     parts = ", ".join(f"{k} {1000 * v:.1f}" for k, v in r.seconds.items())
     table.add_row("method", r.method)
     table.add_row("time", f"{ms:.1f} ms  ({parts})")
     if explain:
-        table.add_row("why", r.reason)
+        table.add_row("why", Text(r.reason))
         costs = ", ".join(f"{m} {est:.3g} ms" for m, est in r.costs.items())
         table.add_row("estimates", costs)
     return table
