@@ -5,6 +5,8 @@ numpy only: nothing here opens a file, prints or exits. One module per job:
 - `geometry`: padding, output sizes, borders, and the checks every call passes
   once, first (`_check_call`);
 - `tiles`: gathering the padded rows a tile needs, scratch buffers, the threads;
+- `screen`: the values a method's float arithmetic cannot take (NaN, inf,
+  values near the dtype's limits), found per tile and computed exactly;
 - `direct`, `separable`, `fft`: the three methods;
 - `choose`: the cost model behind ``method="auto"`` and `explain`.
 
@@ -34,7 +36,7 @@ from convcli.core.geometry import (
     output_size,
 )
 from convcli.core.separable import _separable, kernel_rank
-from convcli.core.tiles import _default_workers
+from convcli.core.tiles import _default_workers, _thread_cap
 from convcli.names import METHODS
 
 __all__ = [
@@ -85,7 +87,8 @@ def conv2d(
     Parameters
     ----------
     x : array_like, shape (H, W) or (H, W, C)
-        The image. Never modified.
+        The image, of any real dtype and byte order, any strides (views,
+        read-only arrays). Never modified.
     w : array_like, shape (kh, kw) or (D, C, kh, kw)
         A 2-D kernel, applied to each channel of ``x`` on its own (depthwise),
         or a bank of D filters, each spanning all C channels of ``x``. A 2-D
@@ -109,7 +112,8 @@ def conv2d(
         ``"reflect"`` (d c b | a b c d), ``"symmetric"`` (c b a | a b c d) or
         ``"wrap"``. Default ``"constant"``.
     cval : float, optional
-        The value of ``"constant"`` padding. Default 0.
+        The value of ``"constant"`` padding; NaN and +-inf are allowed (see
+        Notes). Default 0.
     flip : bool, optional
         Rotate ``w`` by 180 degrees first (true convolution). Default False.
     method : {"auto", "direct", "separable", "fft"}, optional
@@ -120,24 +124,67 @@ def conv2d(
         tiles with float32 FFTs; ``"auto"`` picks by the cost model that
         `explain` reports. All give the same result within float rounding.
     workers : int, optional
-        Threads for the row tiles. Default: the CPUs this process may use.
+        Threads for the row tiles, at most 4 per CPU this process may use (more
+        would only wait). Default: the CPUs this process may use.
 
     Returns
     -------
     ndarray
         Shape (H', W') for a 2-D ``x`` and 2-D ``w``, else (H', W', n_maps),
         with ``H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1``
-        (likewise W'). float64 if ``x`` is float64, else float32 (integer
-        inputs are computed in float32).
+        (likewise W'). float64 (native byte order) if ``x`` holds floats of 8
+        bytes or more: float64 of either byte order, and longdouble, which is
+        computed in float64 (values beyond float64's range become +-inf).
+        Else float32: integers, booleans, float16 and float32 are computed in
+        float32, except that a kernel with a non-zero weight float32 cannot
+        hold (below its smallest normal number, or near its largest) is
+        computed in float64 and the result rounded to float32.
 
     Raises
     ------
     ValueError
         A bad value: stride or dilation < 1, negative padding, unknown border or
-        method, shapes that do not fit (`convcli.ShapeError`), a kernel window
-        larger than the padded input.
+        method, non-finite weights, shapes that do not fit
+        (`convcli.ShapeError`), a kernel window larger than the padded input,
+        a geometry whose output or padded input holds more values than an
+        array can index (`convcli.ShapeError`, e.g. a dilation of 10**20).
     TypeError
         A bad type: complex or object arrays, a non-integer stride.
+
+    Notes
+    -----
+    Non-finite values and extreme magnitudes. ``"direct"`` with a 2-D kernel
+    is the definition: tap by tap in the compute dtype, each product rounded,
+    then added, zero weights skipped. All four methods give its result: NaN,
+    +inf and -inf at the same places, finite values within float rounding
+    (relative to ``sum|w| * max|x|``). For ``x``, and for ``cval`` where
+    ``"constant"`` padding is used:
+
+    - an output whose window meets a NaN under a non-zero weight is NaN; one
+      that meets an inf under a non-zero weight is +-inf (sign of weight times
+      value), or NaN where +inf and -inf meet;
+    - a zero weight skips its value: ``0 * inf`` counts as 0, for a 2-D
+      kernel and a bank alike (numpy's sum of products would give NaN);
+    - other outputs are finite, unless the sum leaves the compute dtype: in
+      float32, sums of values near its largest (3.4e38) can overflow to
+      +-inf (or NaN) on the way, as they do in any float32 loop; pass float64
+      ``x`` for such images;
+    - ``bias`` is added last: a NaN or inf bias makes its whole map so.
+
+    How: ``"fft"``, ``"separable"`` and a bank's ``"direct"`` (one GEMM per
+    tile) look at the smallest and largest value of every row tile of padded
+    float input before they use it. An FFT or a banded product mixes all the
+    values of a tile, rank-1 terms turn an inf under a zero tap into NaN, a
+    GEMM multiplies zero weights too, and an FFT's sums overflow long before
+    its result would. So in a tile holding NaN, inf, or values above
+    ``3.4e38 / (256 * G * max(sum|w|, 1))`` (float32; G is 1 for a GEMM,
+    kh*kw for separable, N**1.5 for an FFT tile of N points: about 1e30 for
+    a 15x15 kernel), those values are replaced by 0 for the method and the
+    outputs their windows reach are computed with direct's arithmetic; a
+    tile whose values are so small that the method would lose them in the
+    subnormals is computed so whole. This costs float images one pass over
+    the input, which ``"auto"`` counts; integer images and 2-D ``"direct"``
+    pay nothing. No RuntimeWarning is raised for any of this.
 
     Examples
     --------
@@ -163,13 +210,17 @@ def conv2d(
     if workers is None:
         n_workers = _default_workers()
     elif isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
-        n_workers = workers
+        n_workers = min(workers, _thread_cap())
     else:
         msg = f"workers must be an int >= 1 or None; got {workers!r}"
         raise ValueError(msg)
     out_h, out_w = call.geometry.out_shape
     out = np.empty((out_h, out_w, call.n_maps), call.dtype)
-    _RUNNERS[chosen](call, out, n_workers)
-    if call.bias is not None:
-        out += call.bias
+    _RUNNERS[chosen](call, out, n_workers)  # the tiles silence their own warnings
+    if call.bias is not None or call.out_dtype is not None:
+        with np.errstate(all="ignore"):  # IEEE arithmetic, see Notes
+            if call.bias is not None:
+                out += call.bias
+            if call.out_dtype is not None:
+                out = out.astype(call.out_dtype)
     return out[:, :, 0] if call.squeeze else out

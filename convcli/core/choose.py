@@ -90,6 +90,14 @@ def _estimate(call: _Call, rank_: int) -> dict[str, float]:
     full_px = ((g.out_shape[0] - 1) * sh + 1) * ((g.out_shape[1] - 1) * sw + 1)
     transforms = channels + maps + (pairs if call.bank else 0) / 4
     costs["fft"] = full_px * (_NS_FFT[0] * maps + _NS_FFT[1] * points * transforms)
+    if call.x.dtype.kind == "f":
+        # Float images are screened for NaN, inf and extreme values (`_Screen`)
+        # by every method but 2-D direct: one pass over the padded input, about
+        # what one tap costs.
+        rows_in = (g.out_shape[0] - 1) * sh + ext_h
+        screen = rows_in * g.padded_width * channels * _NS_DIRECT[1]
+        for name in ("separable", "fft", *(("direct",) if call.bank else ())):
+            costs[name] += screen
     return {k: v / 1e6 for k, v in costs.items()}
 
 
@@ -103,8 +111,8 @@ def _choose(call: _Call) -> Explanation:
     if best == "fft" and not np.isfinite(call.x).all():
         best = min(("direct", "separable"), key=costs.__getitem__)
         reason = (
-            "x holds NaN or inf, which an FFT would spread over a whole tile; "
-            f"{best} keeps them where they are"
+            "x holds NaN or inf, whose windows an FFT would have to recompute "
+            f"tap by tap; {best} keeps them where they are"
         )
     elif best == "separable":
         reason = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcli.core.geometry import FloatArray, _Call
+from convcli.core.screen import _Screen
 from convcli.core.tiles import (
     _TILE_BYTES,
     _accumulate,
@@ -37,6 +38,9 @@ def _direct_depthwise(call: _Call, out: FloatArray, workers: int) -> None:
     taps = [
         (u, v, call.w[u, v]) for u in range(kh) for v in range(kw) if call.w[u, v] != 0
     ]
+    # No screen: a 2-D kernel's direct method is the definition the others
+    # follow (`convcli.core.screen`): NaN and inf stay where its arithmetic
+    # puts them, zero weights skip their input.
 
     def work(start: int, stop: int) -> None:
         bufs = _Tile(call, tile, g.in_shape[2], flat=g.stride == (1, 1))
@@ -73,6 +77,9 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     tile = max(1, min(col_rows, in_rows, out_h))
     n_tiles = -(-out_h // tile)
     gather = _Gatherer(call.x, g)
+    # A GEMM multiplies zero weights too, and sums in its own order: the screen
+    # keeps NaN, inf and values near the dtype's largest out of it.
+    screen = _Screen(call, 1.0, taps * channels)
 
     def work(start: int, stop: int) -> None:
         bufs = _Tile(call, tile, None, flat=False)
@@ -81,6 +88,7 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
             r0 = t * tile
             rows = min(tile, out_h - r0)
             src = bufs.load(gather, r0, rows)
+            patch = screen.check(src, rows)
             col = cols[:rows]
             for u in range(kh):
                 for v in range(kw):
@@ -90,6 +98,8 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
                 weights,
                 out=out[r0 : r0 + rows].reshape(rows * out_w, depth),
             )
+            if patch is not None:
+                patch.apply(out, r0)
 
     # One thread walks the tiles: the GEMM already runs on BLAS's own threads, and
     # two tile workers on top of them ran 25 % slower (oversubscribed).

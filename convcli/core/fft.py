@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcli.core.geometry import FloatArray, _Call
+from convcli.core.geometry import FloatArray, _Call, _check_size
+from convcli.core.screen import _Screen
 from convcli.core.tiles import _Gatherer, _run_tiles, _workspace
 
 # Smallest FFT tile side; see _fft_size.
@@ -18,19 +19,32 @@ def _fft_size(extent: int, limit: int) -> int:
 
     Tiles of 96 to 256 points measured fastest per useful output on this machine
     (bench/calibrate.py): smaller ones waste the ``extent - 1`` overlap, larger
-    ones leave the cache. A tile never exceeds what the whole axis needs.
+    ones leave the cache. A tile never exceeds what the whole axis needs, nor
+    about four kernel extents.
     """
-    n = min(max(4 * extent, _FFT_MIN), limit + extent - 1)
-    while not _smooth(n) or (n % 2 and n > 16):
-        n += 1
-    return n
+    return _next_smooth(min(max(4 * extent, _FFT_MIN), limit + extent - 1))
 
 
-def _smooth(n: int) -> bool:
-    for p in (2, 3, 5):
-        while n % p == 0:
-            n //= p
-    return n == 1
+def _next_smooth(n: int) -> int:
+    """Return the smallest ``2**a * 3**b * 5**c >= n`` that is even or at most 16.
+
+    Enumerates the products of powers of 3 and 5 below ``2 * n`` (a power of
+    two always lies in ``[n, 2n)``) and gives each the least power of two that
+    reaches ``n``: ``O(log(n)**2)`` steps for any ``n``, where counting up one
+    by one to the next smooth number took forever on absurd sizes.
+    """
+    best = 1 << max(n - 1, 0).bit_length()  # the power of two in [n, 2n)
+    odd5 = 1
+    while odd5 < best:
+        odd = odd5
+        while odd < best:
+            shift = max(-(-n // odd) - 1, 0).bit_length()  # least 2**k: odd*2**k >= n
+            if shift == 0 and odd > 16:
+                shift = 1  # tiles above 16 points are even
+            best = min(best, odd << shift)
+            odd *= 3
+        odd5 *= 5
+    return best
 
 
 def _fft(call: _Call, out: FloatArray, workers: int) -> None:
@@ -45,12 +59,17 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
     full_w = (out_w - 1) * sw + 1
     n_h = _fft_size(ext_h, full_h)
     n_w = _fft_size(ext_w, full_w)
-    step_h = max(sh, (n_h - ext_h + 1) // sh * sh)
-    step_w = max(sw, (n_w - ext_w + 1) // sw * sw)
-    n_h = max(n_h, step_h + ext_h - 1)
-    n_w = max(n_w, step_w + ext_w - 1)
-    rows_out = step_h // sh  # output rows per tile
-    cols_out = step_w // sw
+    # Output rows per tile: the kept positions 0, sh, 2*sh, ... that the tile's
+    # valid outputs (0 to n_h - ext_h) hold; at least one, whatever the stride.
+    rows_out = (n_h - ext_h) // sh + 1
+    cols_out = (n_w - ext_w) // sw + 1
+    step_w = cols_out * sw  # padded columns from one column tile to the next
+    maps = call.w.shape[0] if call.bank else 1
+    _check_size(maps * channels * ext_h * ext_w, "the dilated kernel of fft", g)
+    _check_size(maps * channels * n_h * n_w, "the kernel spectra of fft", g)
+    # An FFT of N points sums N values (scaled by 1/sqrt(N) both ways): its
+    # values stay within N**1.5 * sum|w| * max|x|, and it rounds about N times.
+    screen = _Screen(call, float(n_h * n_w) ** 1.5, float(n_h * n_w))
     # Kernel spectra, conjugated: X * conj(K) is a correlation.
     if call.bank:
         k4 = call.w
@@ -85,14 +104,18 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
             rows = min(rows_out, out_h - r0)
             n_in = min(n_h, padded_rows - r0 * sh)
             band[n_in:] = 0
-            gather.fill(r0 * sh, band[:n_in, : g.padded_width])
+            src = band[:n_in, : g.padded_width]
+            gather.fill(r0 * sh, src)
+            patch = screen.check(src, rows)
             # Channels apart, so every FFT reads contiguous rows.
-            src = band[:, :, 0] if channels == 1 else planes
+            planes_or_band = band[:, :, 0] if channels == 1 else planes
             if channels > 1:
                 np.copyto(planes, band.transpose(2, 0, 1))
             for j0 in range(0, n_col_tiles, batch):
                 j1 = min(j0 + batch, n_col_tiles)
-                _fft_batch(src, j0, j1, rows, r0)
+                _fft_batch(planes_or_band, j0, j1, rows, r0)
+            if patch is not None:
+                patch.apply(out, r0)
 
     def _fft_batch(src: FloatArray, j0: int, j1: int, rows: int, r0: int) -> None:
         # Column tiles j0..j1 as a strided view (tiles, C, n_h, n_w).
@@ -101,7 +124,8 @@ def _fft(call: _Call, out: FloatArray, workers: int) -> None:
             base,
             shape=(j1 - j0, channels, n_h, n_w),
             strides=(
-                step_w * src.strides[-1],
+                # One column tile (a stride wider than the image) has no step.
+                step_w * src.strides[-1] if n_col_tiles > 1 else 0,
                 src.strides[0] if channels > 1 else 0,
                 *src.strides[-2:],
             ),

@@ -7,6 +7,7 @@ method checks again. numpy only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -272,13 +273,62 @@ def _normalize_padding(
 
 
 def _compute_dtype(x: npt.NDArray[Any]) -> np.dtype[np.floating[Any]]:
-    """Integers, booleans and float16 compute in float32; float64 stays float64."""
-    if x.dtype == np.float64:
+    """Return the dtype a call computes in, by kind and size, never by byte order.
+
+    Floats of 8 bytes or more (float64 in either byte order, longdouble)
+    compute in native float64; integers, booleans, float16 and float32 in
+    float32.
+    """
+    if x.dtype.kind == "f" and x.dtype.itemsize >= 8:
         return np.dtype(np.float64)
     if x.dtype.kind in "biuf":
         return np.dtype(np.float32)
     msg = f"x must hold real numbers (bool, int, uint or float); got dtype {x.dtype}"
     raise TypeError(msg)
+
+
+# Largest number of values any array of a call may hold (the output, a tile of
+# the padded input, a dilated kernel): 2**58 values of up to 16 bytes (complex
+# spectra) stay within what int64 byte offsets can address.
+_MAX_VALUES = 2**58
+
+
+def _check_size(count: int, what: str, geometry: _Geometry) -> None:
+    """Raise `ShapeError` if an array of ``count`` values cannot be indexed.
+
+    Checked with Python integers before numpy sees the size, so an absurd
+    geometry (a dilation of 10**20) is a clear error, not an overflow inside
+    numpy or an attempt to allocate.
+    """
+    if count <= _MAX_VALUES:
+        return
+    (kh, kw), (h, w, c) = geometry.kernel, geometry.in_shape
+    msg = (
+        f"{what} would hold {count:.3g} values; an array holds at most "
+        f"{_MAX_VALUES:.3g}; got x of shape ({h}, {w}, {c}), kernel {kh}x{kw}, "
+        f"stride {geometry.stride}, dilation {geometry.dilation}, "
+        f"padding {geometry.pads}"
+    )
+    raise ShapeError(msg)
+
+
+_F32 = np.finfo(np.float32)
+
+
+def _needs_float64(w: npt.NDArray[Any]) -> bool:
+    """Tell whether float32 cannot hold a non-zero weight faithfully.
+
+    That is below its smallest normal number (1.2e-38) or within 2**8 of its
+    largest (3.4e38); integers and float16 always fit.
+    """
+    if w.dtype.kind != "f" or w.dtype.itemsize < 4:
+        return False
+    mags = np.abs(w)
+    top = float(mags.max())
+    if top == 0:
+        return False
+    least = float(mags[mags > 0].min())
+    return least < float(_F32.tiny) or top > float(_F32.max) / 2**8
 
 
 @dataclass(frozen=True)
@@ -290,8 +340,18 @@ class _Call:
     bank: bool
     squeeze: bool  # the caller passed a 2-D x with a 2-D w
     geometry: _Geometry
-    dtype: np.dtype[np.floating[Any]]
+    dtype: np.dtype[np.floating[Any]]  # the compute dtype
     bias: FloatArray | None  # shape (n_maps,)
+    out_dtype: np.dtype[np.floating[Any]] | None = None  # returned; None: dtype
+
+    @property
+    def w_scale(self) -> float:
+        """Return the largest ``sum|w|`` of one output map, in float64."""
+        with np.errstate(over="ignore"):
+            mags = np.abs(self.w, dtype=np.float64)
+            if self.bank:
+                return float(mags.reshape(self.w.shape[0], -1).sum(axis=1).max())
+            return float(mags.sum())
 
     @property
     def n_maps(self) -> int:
@@ -310,7 +370,7 @@ def _check_call(
     flip: bool,
 ) -> _Call:
     xa = np.asarray(x)
-    dtype = _compute_dtype(xa)
+    out_dtype = _compute_dtype(xa)
     wa = np.asarray(w)
     if wa.dtype.kind not in "biuf":
         msg = f"w must hold real numbers; got dtype {wa.dtype}"
@@ -341,7 +401,21 @@ def _check_call(
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wa))[0])
         msg = f"w must hold finite numbers; got {wa[bad]} at index {bad}"
         raise ValueError(msg)
-    wc = wa.astype(dtype, copy=True)
+    # Weights float32 would round to 0 or near its largest value: the call
+    # computes in float64 and returns float32.
+    dtype = np.dtype(np.float64) if _needs_float64(wa) else out_dtype
+    if wa.dtype.itemsize <= 8:
+        wc = wa.astype(dtype, copy=True)
+    else:  # longdouble: beyond float64's range is an error
+        with np.errstate(over="ignore"):
+            wc = wa.astype(dtype, copy=True)
+        if not np.isfinite(wc).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wc))[0])
+            msg = (
+                f"w must hold numbers within float64's range (|w| <= "
+                f"{np.finfo(np.float64).max:.4g}); got {wa[bad]} at index {bad}"
+            )
+            raise ValueError(msg)
     if flip:
         wc = np.ascontiguousarray(wc[..., ::-1, ::-1])
     kernel = (int(wc.shape[-2]), int(wc.shape[-1]))
@@ -354,6 +428,11 @@ def _check_call(
     ):
         msg = f"cval must be a number; got {cval!r}"
         raise TypeError(msg)
+    try:
+        cval_f = float(cval)
+    except OverflowError:
+        msg = f"cval must fit in a float64 (|cval| <= 1.8e308); got {cval!r}"
+        raise ValueError(msg) from None
     in_hw = (int(x3.shape[0]), int(x3.shape[1]))
     pads = _normalize_padding(padding, in_hw, kernel, stride2, dilation2)
     out_h = output_size(
@@ -381,8 +460,15 @@ def _check_call(
         dilation=dilation2,
         pads=pads,
         border=resolved,
-        cval=float(cval),
+        cval=cval_f,
         out_shape=(out_h, out_w),
+    )
+    n_maps = int(wc.shape[0]) if bank else channels
+    _check_size(out_h * out_w * n_maps, "the output", geometry)
+    _check_size(
+        geometry.extent[0] * geometry.padded_width * channels,
+        "a tile of the padded input (one kernel window of rows)",
+        geometry,
     )
     call = _Call(
         x=x3,
@@ -392,6 +478,7 @@ def _check_call(
         geometry=geometry,
         dtype=dtype,
         bias=None,
+        out_dtype=None if out_dtype == dtype else out_dtype,
     )
     if bias is None:
         return call
@@ -399,23 +486,16 @@ def _check_call(
     if ba.dtype.kind not in "biuf":
         msg = f"bias must hold real numbers; got dtype {ba.dtype}"
         raise TypeError(msg)
-    n_maps = call.n_maps
     if ba.ndim == 0:
-        bvec = np.full(n_maps, ba, dtype=dtype)
+        with np.errstate(over="ignore"):
+            bvec = np.full(n_maps, ba, dtype=dtype)
     elif ba.shape == (n_maps,):
-        bvec = ba.astype(dtype)
+        with np.errstate(over="ignore"):
+            bvec = ba.astype(dtype)
     else:
         msg = (
             f"bias must be a scalar or have shape ({n_maps},), one value per output "
             f"map; got shape {ba.shape}"
         )
         raise ShapeError(msg)
-    return _Call(
-        x=x3,
-        w=wc,
-        bank=bank,
-        squeeze=call.squeeze,
-        geometry=geometry,
-        dtype=dtype,
-        bias=bvec,
-    )
+    return dataclasses.replace(call, bias=bvec)

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from convcli.core.geometry import FloatArray, _Call
+from convcli.core.screen import _Screen
 from convcli.core.tiles import (
     _accumulate,
     _Gatherer,
@@ -64,7 +65,8 @@ def kernel_rank(w: npt.ArrayLike) -> int:
     2
     """
     wa = np.asarray(w)
-    dtype = np.dtype(np.float64) if wa.dtype == np.float64 else np.dtype(np.float32)
+    wide = wa.dtype.kind == "f" and wa.dtype.itemsize >= 8  # float64, any byte order
+    dtype = np.dtype(np.float64) if wide else np.dtype(np.float32)
     # One batched SVD over all slices: a bank may hold hundreds.
     slices = wa.reshape(-1, *wa.shape[-2:]).astype(dtype).astype(np.float64)
     values = np.linalg.svd(slices, compute_uv=False)  # (slices, min(kh, kw))
@@ -129,6 +131,7 @@ def _separable_banded(call: _Call, out: FloatArray, workers: int) -> None:
     tile = min(max(_SEP_ROWS, tile // _SEP_ROWS * _SEP_ROWS), out_h)
     n_tiles = -(-out_h // tile)
     gather = _Gatherer(call.x, g)
+    screen = _screen(call)
 
     def work(start: int, stop: int) -> None:
         bufs = _Tile(call, tile, None, flat=False)
@@ -140,6 +143,7 @@ def _separable_banded(call: _Call, out: FloatArray, workers: int) -> None:
             r0 = t * tile
             rows = min(tile, out_h - r0)
             src = bufs.load(gather, r0, rows)
+            patch = screen.check(src, rows)
             dest = out[r0 : r0 + rows]
             written: set[int] = set()
             for d, c, vband, hband in terms:
@@ -179,6 +183,8 @@ def _separable_banded(call: _Call, out: FloatArray, workers: int) -> None:
             for d in range(call.n_maps):
                 if d not in written:
                     dest[:, :, d] = 0
+            if patch is not None:
+                patch.apply(out, r0)
 
     # One thread walks the tiles: both products already run on BLAS's threads.
     _run_tiles(n_tiles, work, 1, out.size * max(len(terms), 1) * sum(g.kernel))
@@ -212,6 +218,7 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
     depth = 1 if call.bank else channels  # channels of one term's vertical pass
     flat = sw == 1 and not call.bank
     maps = call.n_maps
+    screen = _screen(call)
 
     def work(start: int, stop: int) -> None:
         bufs = _Tile(call, tile, maps, flat=flat)
@@ -223,6 +230,7 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
             r0 = t * tile
             rows = min(tile, out_h - r0)
             src = bufs.load(gather, r0, rows)
+            patch = screen.check(src, rows)
             n = rows * g.padded_width * depth
             vertical[n : n + slack] = 0
             vert = vertical[:n].reshape(rows, g.padded_width, depth)
@@ -257,6 +265,8 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
             elif fresh.get(None, True):
                 acc.fill(0)
             bufs.store(out, r0, rows)
+            if patch is not None:
+                patch.apply(out, r0)
 
     _run_tiles(n_tiles, work, workers, out.size * max(len(terms), 1) * sum(g.kernel))
 
@@ -264,12 +274,25 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
 def _separable(call: _Call, out: FloatArray, workers: int) -> None:
     """Split the kernel into rank-1 terms: by taps or by banded products, the cheaper."""
     variants = _separable_costs(call, 1)
-    # A banded product multiplies zeros by every input of its block, so a NaN or
-    # inf would spread over the block; taps keep it where it is.
-    if variants["banded"] < variants["taps"] and np.isfinite(call.x).all():
+    # Both are safe with NaN and inf in x: `_Screen` keeps them out of the
+    # products (a banded one would spread them over its block, rank-1 terms
+    # would turn an inf under a zero tap into NaN).
+    if variants["banded"] < variants["taps"]:
         _separable_banded(call, out, workers)
     else:
         _separable_taps(call, out, workers)
+
+
+def _screen(call: _Call) -> _Screen:
+    """Return the screen of both variants.
+
+    A rank-1 term's vectors hold up to ``sqrt(s * kh)`` and ``sqrt(s * kw)`` in
+    absolute sum (s: its singular value, at most sum|w|), so a term stays within
+    ``sqrt(kh * kw) * sum|w| * max|x|`` and at most ``min(kh, kw)`` terms within
+    ``kh * kw`` times that.
+    """
+    kh, kw = call.geometry.kernel
+    return _Screen(call, float(kh * kw), float(kh * kw))
 
 
 def _separable_costs(call: _Call, rank_: int) -> dict[str, float]:

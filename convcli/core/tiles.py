@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convcli.core.geometry import FloatArray, _Call, _Geometry, border_index
+from convcli.core.geometry import (
+    FloatArray,
+    IntArray,
+    _Call,
+    _Geometry,
+    border_index,
+)
 from convcli.workers import THREADS_ENV, cpus
 
 # Bytes of padded input one tile of the direct and separable methods holds.
@@ -42,14 +48,29 @@ class _Gatherer:
         height, width, _ = g.in_shape
         top, _, left, _ = g.pads
         self.width = g.padded_width
-        cols = border_index(np.arange(self.width) - left, width, g.border)
         # Columns [lo, hi) of the padded tile are x's columns [lo - left, hi - left).
         self.lo = min(left, self.width)
         self.hi = min(left + width, self.width)
-        self.left_cols = cols[: self.lo]
-        self.right_cols = cols[self.hi :]
         self.height = height
         self.top = top
+        self._sides: tuple[IntArray, IntArray] | None = None
+
+    def _side_columns(self) -> tuple[IntArray, IntArray]:
+        """Source columns of the left and right padding (not for "constant").
+
+        Computed at the first `fill`, after the tile buffers exist: a padding of
+        10**8 columns then fails on the tile's allocation at once, before
+        seconds of index arithmetic on its columns.
+        """
+        if self._sides is None:
+            g, width, left = self.g, self.g.in_shape[1], self.g.pads[2]
+            left_idx = np.arange(self.lo) - left
+            right_idx = np.arange(self.hi, self.width) - left
+            self._sides = (
+                border_index(left_idx, width, g.border),
+                border_index(right_idx, width, g.border),
+            )
+        return self._sides
 
     def fill(self, row0: int, out: FloatArray) -> None:
         """Fill ``out`` (rows, padded_width, C) with padded rows from ``row0``."""
@@ -69,34 +90,44 @@ class _Gatherer:
             out[:, self.hi :] = g.cval
             out[src < 0] = g.cval
         else:
+            left_cols, right_cols = self._side_columns()
             if self.lo:
-                out[:, : self.lo] = rows[:, self.left_cols]
+                out[:, : self.lo] = rows[:, left_cols]
             if self.hi < self.width:
-                out[:, self.hi :] = rows[:, self.right_cols]
+                out[:, self.hi :] = rows[:, right_cols]
 
 
-_POOL: tuple[ThreadPoolExecutor, int] | None = None  # the pool and its size
+_POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+# Threads per CPU a call may use at most: the tiles are CPU-bound, so more
+# would only wait (and a hostile ``workers=10**9`` would start thousands).
+_THREADS_PER_CPU = 4
 
 
-def _executor(n: int) -> ThreadPoolExecutor:
-    """Return the shared tile pool, grown to at least ``n`` threads."""
+def _thread_cap() -> int:
+    """Return the most threads one call uses, whatever ``workers`` asks for."""
+    return _THREADS_PER_CPU * cpus()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Return the shared tile pool (its threads start as tiles need them)."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL[1] < n:
-            size = max(n, _default_workers())
-            _POOL = (
-                ThreadPoolExecutor(max_workers=size, thread_name_prefix="convcli"),
-                size,
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(
+                max_workers=_thread_cap(), thread_name_prefix="convcli"
             )
-        return _POOL[0]
+        return _POOL
 
 
 def _default_workers() -> int:
-    """Threads of one call with ``workers=None``: `THREADS_ENV` if set, else the CPUs."""
+    """Threads of one call with ``workers=None``: `THREADS_ENV` if set, else the CPUs.
+
+    Never more than `_thread_cap`.
+    """
     cap = os.environ.get(THREADS_ENV, "")
     if cap.isdigit() and int(cap) >= 1:
-        return int(cap)
+        return min(int(cap), _thread_cap())
     return cpus()
 
 
@@ -133,15 +164,28 @@ def _run_tiles(
     """Run ``work(start, stop)`` over contiguous ranges of tiles on ``workers`` threads."""
     n = min(workers, n_tiles)
     if n <= 1 or macs < _MIN_PARALLEL_WORK:
-        work(0, n_tiles)
+        _quiet(work, 0, n_tiles)
         return
-    executor = _executor(n)
+    executor = _executor()
     bounds = [round(i * n_tiles / n) for i in range(n + 1)]
     futures = [
-        executor.submit(work, a, b) for a, b in itertools.pairwise(bounds) if b > a
+        executor.submit(_quiet, work, a, b)
+        for a, b in itertools.pairwise(bounds)
+        if b > a
     ]
     for future in futures:
         future.result()
+
+
+def _quiet(work: Callable[[int, int], None], start: int, stop: int) -> None:
+    """Run ``work`` with numpy's floating-point warnings off, in this thread.
+
+    NaN and inf follow IEEE arithmetic (see `conv2d`'s Notes) and are no
+    reason to warn; numpy's error state belongs to each thread (a context
+    variable), so every tile worker sets its own.
+    """
+    with np.errstate(all="ignore"):
+        work(start, stop)
 
 
 def _tile_rows(row_bytes: int, stride: int, extent: int, budget: int) -> int:
