@@ -1,7 +1,11 @@
-"""Images through Pillow: load, modes, value mapping, atomic save, montages.
+"""Image files through Pillow: headers, loading (every frame), atomic saving, montages.
 
-Pixels leave this module as numpy arrays of shape (H, W, C), C being 1 or 3,
-with any alpha channel kept apart; Pillow's (width, height) sizes never do.
+Pixels leave this module as `Picture` values (numpy arrays (H, W, C), C being
+1 or 3, alpha kept apart: see `convcli.picture`); Pillow's (width, height)
+sizes never do. The frames of an animated GIF, WebP or PNG and the pages of a
+TIFF are read one at a time (`load_frames`) and written as one file
+(`save_frames`). 16-bit colour and gray+alpha PNGs and TIFFs, which Pillow
+reads as 8-bit, go through `convcli.deep_images`.
 """
 
 from __future__ import annotations
@@ -10,94 +14,38 @@ import math
 import os
 import stat
 import struct
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-from convcli.errors import ConvcliError
-from convcli.names import CHANNELS, RANGES
+from convcli import deep_headers
+from convcli.picture import ImageError as ImageError
+from convcli.picture import Picture as Picture
+from convcli.picture import convert_channels as convert_channels
+from convcli.picture import rescale_bounds as rescale_bounds
+from convcli.picture import shown as shown
+from convcli.picture import to_pixels as to_pixels
+from convcli.saving import ANIMATIONS as ANIMATIONS
+from convcli.saving import FORMATS as FORMATS
+from convcli.saving import PNG_LEVEL as PNG_LEVEL
+from convcli.saving import TMP_STEM_BYTES as TMP_STEM_BYTES
+from convcli.saving import Frame as Frame
+from convcli.saving import check_output as check_output
+from convcli.saving import holds_sixteen as holds_sixteen
+from convcli.saving import output_format as output_format
+from convcli.saving import save as save
+from convcli.saving import save_frames as save_frames
+from convcli.saving import write_atomically as write_atomically
 
-# Output formats by file ending, and whether each holds 16-bit gray.
-FORMATS: dict[str, tuple[str, bool]] = {
-    ".png": ("PNG", True),
-    ".tif": ("TIFF", True),
-    ".tiff": ("TIFF", True),
-    ".jpg": ("JPEG", False),
-    ".jpeg": ("JPEG", False),
-    ".bmp": ("BMP", False),
-    ".webp": ("WEBP", False),
-    ".gif": ("GIF", False),
-}
-
-
-PNG_LEVEL = 1
-"""zlib level of the PNGs convcli writes."""
-
-# The process's umask, read once: mkstemp makes 0600 files, outputs get what
-# an ordinary open() would give them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class ImageError(ConvcliError, ValueError):
-    """An image that cannot be read or written: names the file and the reason."""
-
-
-@dataclass(eq=False)
-class Picture:
-    """A decoded image.
-
-    Attributes
-    ----------
-    pixels : ndarray, shape (H, W, C)
-        C is 1 (gray) or 3 (RGB); uint8, uint16 (16-bit gray), int32 (mode I)
-        or float32 (mode F).
-    alpha : ndarray of shape (H, W), or None
-        The alpha channel, same dtype as ``pixels``.
-    mode : str
-        Pillow's mode of the file as read.
-    peak : float
-        The largest pixel value of the type (255, 65535), or 1.0 for float images.
-    icc_profile : bytes or None
-        Carried to the output where its format holds one.
-    """
-
-    pixels: npt.NDArray[Any]
-    alpha: npt.NDArray[Any] | None
-    mode: str
-    peak: float
-    icc_profile: bytes | None = None
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of the colour channels."""
-        h, w, c = self.pixels.shape
-        return int(h), int(w), int(c)
-
-
-def shown(path: str | os.PathLike[str]) -> str:
-    r"""Return a path as messages and tables show it: control characters escaped.
-
-    A newline in a file name would split a one-line error; a byte that is not
-    UTF-8 (which Python keeps as a lone surrogate) could not be printed at all.
-
-    Examples
-    --------
-    >>> print(shown("a\nb.png"), shown("caf\u00e9.png"))
-    a\nb.png café.png
-    """
-    text = os.fspath(path)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+if TYPE_CHECKING:
+    from convcli import deep_images
 
 
 def pixel_limit(max_pixels: int | None = None) -> int | None:
@@ -188,13 +136,26 @@ class Header:
         (H, W) as `load` returns the pixels: EXIF orientation applied when the
         header carries it (a PNG's late eXIf chunk is seen only by `load`).
     mode : str
-        Pillow's mode of the file.
+        Pillow's mode of the file (``RGB;16``, ``RGBA;16``, ``LA;16`` for the
+        16-bit files `convcli.deep_images` reads).
     channels : int
         Colour channels `load` gives: 1 or 3.
     alpha : bool
         Whether `load` gives an alpha channel.
     sixteen : bool
-        Whether the pixels are 16-bit gray (I;16).
+        Whether the pixels are 16-bit (gray, colour or gray+alpha).
+    frames : int
+        The frames of an animated GIF, WebP or PNG, the pages of a TIFF; 1
+        for other files.
+    loop : int or None
+        The animation's loop count as the file gives it (0: forever); None
+        when it has none (a GIF without one plays once).
+    mixed : str or None
+        Why the frames cannot make one animation (TIFF pages of different
+        sizes or modes), or None.
+    notes : tuple of str
+        What the reading loses, one line each (16-bit colour read as 8-bit
+        when its decoder is missing).
     """
 
     path: Path
@@ -203,6 +164,10 @@ class Header:
     channels: int
     alpha: bool
     sixteen: bool
+    frames: int = 1
+    loop: int | None = None
+    mixed: str | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def pixels(self) -> int:
@@ -215,7 +180,7 @@ _ALPHA_MODES = ("LA", "RGBA", "PA", "La", "RGBa")
 
 
 def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Header:
-    """Read an image's header: size, mode and channels, checked against the pixel limit.
+    """Read an image's header: size, mode, channels and frames, checked against the pixel limit.
 
     Opens the file as `load` does but decodes no pixel, so a run can check
     every input before it writes anything. A file whose header is fine may
@@ -230,22 +195,101 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Hea
     p = Path(path)
     _check_regular(p)
     limit = pixel_limit(max_pixels)
+    deep, notes = _deep(p)
+    if deep is not None:
+        _check_limit(p, deep.size, limit)
+        odd = deep.odd_page
+        return Header(
+            path=p,
+            size=deep.size,
+            mode=_deep_mode(deep.colour, deep.alpha),
+            channels=deep.colour,
+            alpha=deep.alpha,
+            sixteen=True,
+            frames=deep.frames,
+            mixed=None if odd is None else f"page {odd} differs from page 0",
+        )
     with _reading(p, limit), Image.open(p) as img:
         img.seek(0)
         width, height = img.size
         orientation = _orientation(img)
         mode = img.mode
         alpha = mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info)
+        frames, loop = _frame_count(img), img.info.get("loop")
+        mixed = _mixed_pages(img, frames)
     if orientation in (5, 6, 7, 8):  # a quarter turn: rows and columns swap
         width, height = height, width
+    channels = 1 if mode in _GRAY_MODES else 3
+    if frames > 1 and img.format == "GIF":
+        channels = 3  # Pillow gives the frames after the first in RGB(A)
     return Header(
         path=p,
         size=(height, width),
         mode=mode,
-        channels=1 if mode in _GRAY_MODES else 3,
+        channels=channels,
         alpha=alpha,
         sixteen=mode.startswith("I;16"),
+        frames=frames,
+        loop=loop if isinstance(loop, int) else None,
+        mixed=mixed,
+        notes=notes,
     )
+
+
+def _check_limit(p: Path, hw: tuple[int, int], limit: int | None) -> None:
+    """Refuse an image over the pixel limit, as Pillow refuses a decompression bomb."""
+    if limit is not None and hw[0] * hw[1] > limit:
+        msg = (
+            f"{shown(p)}: more pixels than the limit of {limit} (a decompression bomb?); "
+            "--max-pixels N raises the limit"
+        )
+        raise ImageError(msg)
+
+
+def _deep(p: Path) -> tuple[deep_headers.DeepHeader | None, tuple[str, ...]]:
+    """Return the header of a 16-bit colour or gray+alpha file `deep_images` reads.
+
+    None, with a note, for such a file read as 8-bit by Pillow instead: its
+    decoder is not installed, or it is an animated PNG (read by Pillow, frame
+    by frame).
+    """
+    deep = deep_headers.sniff(p)
+    if deep is None:
+        return None, ()
+    kind = "colour" if deep.colour == 3 else "gray+alpha"
+    lost = f"{shown(p)}: 16-bit {kind} read as 8-bit"
+    if deep.format == "PNG" and deep.frames > 1:
+        return None, (f"{lost}: the frames of a 16-bit APNG are read by Pillow",)
+    from convcli import deep_images  # its decoders: only for such a file
+
+    missing = deep_images.missing(deep.format)
+    if missing is not None:
+        return None, (f"{lost}: {missing} is not installed (pip install {missing})",)
+    return deep, ()
+
+
+def _frame_count(img: Image.Image) -> int:
+    """Return the frames of an animation (or a TIFF's pages); 1 for other formats."""
+    if img.format not in ANIMATIONS:
+        return 1
+    return int(getattr(img, "n_frames", 1))
+
+
+def _mixed_pages(img: Image.Image, frames: int) -> str | None:
+    """Say which TIFF page differs from the first in size or mode (None: they are alike).
+
+    Animated GIF, WebP and PNG frames all have the canvas's size; a TIFF's
+    pages are each their own image. Reads the pages' headers, no pixel.
+    """
+    if img.format != "TIFF" or frames == 1:
+        return None
+    first = (img.size, img.mode)
+    for i in range(1, frames):
+        img.seek(i)
+        if (img.size, img.mode) != first:
+            (w0, h0), (w, h) = first[0], img.size
+            return f"page {i} is {w} x {h} {img.mode}, page 0 {w0} x {h0} {first[1]}"
+    return None
 
 
 def _orientation(img: Image.Image) -> int:
@@ -259,28 +303,133 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def load(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Picture:
-    """Read an image with Pillow: EXIF orientation applied, modes normalized.
+def load(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None, frame: int = 0
+) -> Picture:
+    """Read one frame of an image (the first by default): EXIF orientation applied, modes normalized.
 
     L, 1 and I;16 stay one channel; P becomes RGB or RGBA; CMYK, YCbCr and the
-    like become RGB; LA and RGBA keep their alpha apart; I;16 stays 16-bit.
+    like become RGB; LA and RGBA keep their alpha apart; I;16 stays 16-bit,
+    and so do 16-bit colour and gray+alpha PNGs and TIFFs (`convcli.deep_images`).
     Pillow's decompression-bomb limit stays on; ``max_pixels`` raises it.
 
     Raises
     ------
     ImageError
         ``path: reason`` for a missing, unreadable, truncated or non-image file,
-        or one larger than the pixel limit.
+        one larger than the pixel limit, or a frame it does not hold.
     """
     p = Path(path)
     _check_regular(p)
     limit = pixel_limit(max_pixels)
+    deep, _ = _deep(p)
+    if deep is not None:
+        _check_frame(p, frame, deep.frames)
+        from convcli import deep_images
+
+        return _from_deep(deep_images.read(p, frame=frame, max_pixels=limit))
     with _reading(p, limit), Image.open(p) as img:
-        img.seek(0)  # GIF and other animations: the first frame
+        frames = _frame_count(img)
+        _check_frame(p, frame, frames)
+        img.seek(frame)
+        _check_limit(p, img.size, limit)  # a TIFF page may be larger than the first
         img.load()
-        icc = img.info.get("icc_profile")
-        oriented = ImageOps.exif_transpose(img)
-        return _to_picture(oriented, img.mode, icc)
+        return _frame_picture(img, frames)
+
+
+def load_frames(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None
+) -> Iterator[Picture]:
+    """Read every frame of an animation, or every page of a TIFF, one at a time.
+
+    Each frame is decoded when the iterator reaches it, as `load` decodes
+    one, with its ``duration`` (milliseconds; None for TIFF pages); every
+    frame has the first frame's channels and alpha (a GIF's frames are RGB,
+    or RGBA if its first frame has transparency). Ends after one frame for a
+    file that is not an animation.
+
+    Raises
+    ------
+    ImageError
+        As `load`, when the frame that fails is reached.
+    """
+    p = Path(path)
+    _check_regular(p)
+    limit = pixel_limit(max_pixels)
+    deep, _ = _deep(p)
+    if deep is not None:
+        from convcli import deep_images
+
+        for page in deep_images.pages(p, max_pixels=limit):
+            yield _from_deep(page)
+        return
+    with _reading(p, limit):
+        img = Image.open(p)
+    try:
+        first: Picture | None = None
+        frames = _frame_count(img)
+        for i in range(frames):
+            with _reading(p, limit):  # not across the yield: the caller runs there
+                img.seek(i)
+                img.load()
+                picture = _frame_picture(img, frames)
+            first = first or picture
+            yield _shaped_like(picture, first)
+    finally:
+        img.close()
+
+
+def _check_frame(p: Path, frame: int, frames: int) -> None:
+    """Refuse a ``--frame`` the file does not hold."""
+    if not 0 <= frame < frames:
+        what = "frames" if frames > 1 else "frame"
+        msg = f"{shown(p)} has {frames} {what} (0 to {frames - 1}); got --frame {frame}"
+        raise ImageError(msg)
+
+
+def _frame_picture(img: Image.Image, frames: int) -> Picture:
+    """Return the frame ``img`` stands at as a `Picture`, with its duration."""
+    icc = img.info.get("icc_profile")
+    duration = img.info.get("duration")
+    mode = img.mode
+    if img.format == "GIF" and frames > 1 and mode not in ("RGB", "RGBA"):
+        # Pillow gives the first frame in P or L, the others in RGB(A).
+        clear = mode in ("LA", "PA") or "transparency" in img.info
+        img = img.convert("RGBA" if clear else "RGB")
+    picture = _to_picture(ImageOps.exif_transpose(img), mode, icc)
+    if isinstance(duration, int | float):
+        picture.duration = float(duration)
+    return picture
+
+
+def _shaped_like(picture: Picture, first: Picture) -> Picture:
+    """Return a frame with the first frame's channels and alpha (a later GIF frame may differ)."""
+    alpha = picture.alpha
+    if first.alpha is None:
+        alpha = None
+    elif alpha is None:
+        alpha = np.full(picture.pixels.shape[:2], first.peak, first.pixels.dtype)
+    pixels = picture.pixels
+    if pixels.shape[2] != first.pixels.shape[2]:
+        pixels = convert_channels(
+            picture, "rgb" if pixels.shape[2] == 1 else "gray"
+        ).pixels
+    if alpha is picture.alpha and pixels is picture.pixels:
+        return picture
+    return Picture(
+        pixels, alpha, picture.mode, picture.peak, picture.icc_profile, picture.duration
+    )
+
+
+def _deep_mode(colour: int, alpha: bool) -> str:
+    """Name a 16-bit colour or gray+alpha mode as Pillow would: ``RGB;16``, ``LA;16``."""
+    return ("L" if colour == 1 else "RGB") + ("A" if alpha else "") + ";16"
+
+
+def _from_deep(deep: deep_images.DeepPicture) -> Picture:
+    """Return a frame `deep_images` decoded as a 16-bit `Picture`."""
+    mode = _deep_mode(deep.pixels.shape[2], deep.alpha is not None)
+    return Picture(deep.pixels, deep.alpha, mode, 65535.0, deep.icc_profile)
 
 
 def _to_picture(img: Image.Image, mode: str, icc: bytes | None) -> Picture:
@@ -313,243 +462,6 @@ def _to_picture(img: Image.Image, mode: str, icc: bytes | None) -> Picture:
         return Picture(arr[:, :, :3].copy(), arr[:, :, 3].copy(), mode, 255.0, icc)
     rgb = img if img.mode == "RGB" else img.convert("RGB")
     return Picture(np.asarray(rgb).copy(), None, mode, 255.0, icc)
-
-
-def convert_channels(picture: Picture, channels: str) -> Picture:
-    """Return the picture with ``channels``: ``keep``, ``gray`` (ITU-R 601 luma) or ``rgb``."""
-    if channels == "keep":
-        return picture
-    c = picture.shape[2]
-    if channels == "gray" and c == 3:
-        luma = picture.pixels.astype(np.float32) @ np.array(
-            [0.299, 0.587, 0.114], np.float32
-        )
-        gray = np.clip(np.rint(luma), 0, picture.peak).astype(picture.pixels.dtype)
-        return Picture(
-            gray[:, :, np.newaxis], picture.alpha, picture.mode, picture.peak, None
-        )
-    if channels == "rgb" and c == 1:
-        return Picture(
-            np.repeat(picture.pixels, 3, axis=2),
-            picture.alpha,
-            picture.mode,
-            picture.peak,
-            picture.icc_profile,
-        )
-    if channels in CHANNELS:
-        return picture
-    msg = f"--channels must be one of {', '.join(CHANNELS)}; got {channels!r}"
-    raise ImageError(msg)
-
-
-def to_pixels(
-    values: npt.NDArray[Any],
-    range_: str,
-    peak: float,
-    dtype: np.dtype[Any],
-    *,
-    overwrite: bool = False,
-) -> npt.NDArray[Any]:
-    """Map float results onto pixel values of ``dtype`` (0..peak).
-
-    ``clip`` rounds and clips; ``abs`` takes magnitudes first; ``rescale`` maps
-    the map's min..max (0..max when no value is negative) onto 0..peak; a map
-    of one value maps to 0 if it is 0 or negative, else to peak. Halves round
-    up. Float dtypes get the values as they are (``--float``). With
-    ``overwrite``, a writable float32 ``values`` is used as the scratch array
-    (a 4K RGB map is 100 MB) and left holding garbage.
-
-    Examples
-    --------
-    >>> to_pixels(np.array([-10.0, 100.5, 300.0]), "clip", 255, np.dtype(np.uint8))
-    array([  0, 101, 255], dtype=uint8)
-    >>> to_pixels(np.array([-2.0, 0.0, 2.0]), "rescale", 255, np.dtype(np.uint8))
-    array([  0, 128, 255], dtype=uint8)
-    """
-    if range_ not in RANGES:
-        msg = f"range must be one of {', '.join(RANGES)}; got {range_!r}"
-        raise ImageError(msg)
-    if dtype.kind == "f":
-        return values.astype(dtype, copy=not overwrite)
-    # One float32 copy (or none), then in place: a 4K RGB map is 100 MB per pass.
-    if overwrite and values.dtype == np.float32 and values.flags.writeable:
-        v = values
-    else:
-        v = np.array(values, dtype=np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):  # to +-inf, then clipped
-        _map_in_place(v, range_, peak)
-    return v.astype(dtype)
-
-
-def _map_in_place(v: npt.NDArray[np.float32], range_: str, peak: float) -> None:
-    """Map float32 values onto 0..peak, rounded, in place (see `to_pixels`)."""
-    if not np.isfinite(v).all():
-        np.nan_to_num(v, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
-    if range_ == "abs":
-        np.abs(v, out=v)
-    elif range_ == "rescale":
-        finite = np.isfinite(v)
-        lo = float(v.min(where=finite, initial=np.inf))
-        hi = float(v.max(where=finite, initial=-np.inf))
-        if not finite.any():
-            lo = hi = 0.0
-        if lo > 0:
-            lo = 0.0  # no negative value: a magnitude, mapped from 0
-        if hi > lo:
-            v -= np.float32(lo)
-            v *= np.float32(peak / (hi - lo))
-        else:
-            v.fill(0)
-    v += np.float32(0.5)
-    np.floor(v, out=v)
-    np.clip(v, 0, peak, out=v)  # also takes +-inf to the ends
-
-
-def output_format(path: str | os.PathLike[str]) -> tuple[str, bool]:
-    """Return Pillow's format for an output's ending, and whether it holds 16-bit gray.
-
-    Raises
-    ------
-    ImageError
-        An ending convcli does not write.
-    """
-    p = Path(path)
-    fmt = FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        msg = f"{shown(p)}: unknown image ending {p.suffix!r}; use one of {', '.join(FORMATS)}"
-        raise ImageError(msg)
-    return fmt
-
-
-def check_output(path: str | os.PathLike[str], *, channels: int, kind: str) -> None:
-    """Check that an output's format can hold the pixels, before any is computed.
-
-    ``kind`` is ``"u8"``, ``"u16"`` or ``"f32"`` (``--float``); `save` raises
-    the same errors.
-
-    Raises
-    ------
-    ImageError
-        An unknown ending, float output that is not a one-channel TIFF,
-        16-bit colour, or 16-bit in a format without it.
-    """
-    p = Path(path)
-    fmt, holds_16 = output_format(p)
-    if kind == "f32" and (fmt != "TIFF" or channels != 1):
-        msg = f"{shown(p)}: float output is written as one-channel TIFF (.tif); got {channels} channels for {fmt}"
-        raise ImageError(msg)
-    if kind == "u16" and (channels != 1 or not holds_16):
-        msg = f"{shown(p)}: {fmt} cannot hold 16-bit {'gray' if channels == 1 else 'colour'}; write .png or .tif"
-        raise ImageError(msg)
-
-
-def save(
-    path: str | os.PathLike[str],
-    pixels: npt.NDArray[Any],
-    *,
-    alpha: npt.NDArray[Any] | None = None,
-    icc_profile: bytes | None = None,
-    quality: int | None = None,
-    compress_level: int | None = None,
-) -> Path:
-    """Write pixels (H, W, C) atomically: a temporary file beside ``path``, then a rename.
-
-    The format follows the file ending. uint8 gray or RGB (with alpha: LA or
-    RGBA); uint16 gray as 16-bit (PNG, TIFF); float32 as a float TIFF.
-
-    Raises
-    ------
-    ImageError
-        An unknown ending, a format that cannot hold the pixels, a failed write.
-        No partial file is left behind.
-    """
-    p = Path(path)
-    fmt, holds_16 = output_format(p)
-    img = _to_image(p, pixels, alpha, fmt, holds_16)
-    options: dict[str, Any] = {}
-    if icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
-        options["icc_profile"] = icc_profile
-    if quality is not None and fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality
-    if fmt == "PNG":
-        # zlib level 1, as OpenCV writes PNGs: 5x faster than Pillow's default
-        # 6 on a 4K photo, for a file about 14 % larger (bench/bench_apply.py).
-        options["compress_level"] = (
-            PNG_LEVEL if compress_level is None else compress_level
-        )
-    return write_atomically(p, lambda stream: img.save(stream, format=fmt, **options))
-
-
-TMP_STEM_BYTES = 96
-"""How much of the target's name a temporary file's name keeps: ``.NAME.XXXXXXXX.tmp``
-stays within the 255 bytes a file name may take, however long NAME is."""
-
-
-def write_atomically(p: Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Run ``write`` on a temporary file beside ``p``, then rename it to ``p``.
-
-    The temporary file is ``.NAME.XXXXXXXX.tmp`` (NAME cut to
-    `TMP_STEM_BYTES`). The file gets the permissions an ordinary ``open()``
-    would give it (the umask's). On any error the temporary file is removed
-    and ``p`` is left as it was; OS and encoder errors become `ImageError`
-    naming ``p``.
-    """
-    folder = p.parent if str(p.parent) else Path()
-    stem = os.fsdecode(os.fsencode(p.name)[:TMP_STEM_BYTES])
-    try:
-        handle, tmp_name = tempfile.mkstemp(
-            prefix=f".{stem}.", suffix=".tmp", dir=folder
-        )
-    except OSError as err:
-        msg = f"{shown(p)}: cannot write in {shown(folder)}: {err.strerror or err}"
-        raise ImageError(msg) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, p)
-    except (OSError, ValueError, KeyError, MemoryError) as err:
-        tmp.unlink(missing_ok=True)
-        reason = (err.strerror if isinstance(err, OSError) else None) or err
-        if isinstance(err, MemoryError):
-            reason = "not enough memory"
-        msg = f"{shown(p)}: cannot write: {reason}"
-        raise ImageError(msg) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return p
-
-
-def _to_image(
-    p: Path,
-    pixels: npt.NDArray[Any],
-    alpha: npt.NDArray[Any] | None,
-    fmt: str,
-    holds_16: bool,
-) -> Image.Image:
-    c = pixels.shape[2]
-    if pixels.dtype == np.float32:
-        if alpha is not None:
-            msg = f"{shown(p)}: float output is written without alpha"
-            raise ImageError(msg)
-        check_output(p, channels=c, kind="f32")
-        return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]))
-    if pixels.dtype == np.uint16:
-        check_output(p, channels=c, kind="u16")
-        return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]).astype("<u2"))
-    if pixels.dtype != np.uint8:
-        msg = f"{shown(p)}: cannot write pixels of dtype {pixels.dtype}"
-        raise ImageError(msg)
-    if alpha is not None and fmt in ("JPEG", "BMP"):
-        alpha = None  # these formats have no alpha: the colour is written alone
-    if alpha is not None:
-        stacked = np.concatenate(
-            [pixels, alpha[:, :, np.newaxis].astype(np.uint8)], axis=2
-        )
-        return Image.fromarray(stacked)  # (H, W, 2) is LA, (H, W, 4) RGBA
-    return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if c == 1 else pixels))
 
 
 MONTAGE_STRIP = 16

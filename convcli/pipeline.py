@@ -8,11 +8,9 @@ CLI shows (shapes, method, the output-size formula, times, paths).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -21,31 +19,21 @@ import numpy as np
 import numpy.typing as npt
 
 from convcli import core, images
-from convcli.errors import ConvcliError, ShapeError
+from convcli.errors import ConvcliError
 from convcli.kernels import Kernel
-from convcli.names import ALPHA_MODES, LIKE_NAMES
+from convcli.names import LIKE_NAMES
+from convcli.plan import NAME_MAX as NAME_MAX
+from convcli.plan import ApplyOptions as ApplyOptions
+from convcli.plan import PairPlan as PairPlan
+from convcli.plan import check_frames, check_pair, keeps_sixteen
+from convcli.plan import check_geometry as check_geometry
+from convcli.plan import map_names as map_names
+from convcli.plan import output_path as output_path
+from convcli.plan import output_tags as output_tags
+from convcli.plan import plan_pair as plan_pair
+from convcli.plan import planned_outputs as planned_outputs
 
 FloatArray = npt.NDArray[np.floating[Any]]
-
-
-@dataclass(frozen=True)
-class ApplyOptions:
-    """The options of ``convcli apply`` (and ``batch``), with apply's defaults."""
-
-    stride: core.IntPair = 1
-    padding: core.Padding = "same"
-    dilation: core.IntPair = 1
-    border: str = "reflect"
-    cval: float = 0.0
-    flip: bool = False
-    method: core.Method = "auto"
-    range: str | None = None  # None: the kernel's own
-    channels: str = "keep"
-    float_output: bool = False
-    quality: int | None = None
-    compress_level: int | None = None  # PNG zlib level; None: images.PNG_LEVEL
-    max_pixels: int | None = None
-    alpha: str = "carry"  # or "premultiply"
 
 
 @dataclass(frozen=True)
@@ -55,6 +43,7 @@ class Output:
     path: Path
     shape: tuple[int, int, int]
     filter: str | None = None
+    frames: int = 1
 
 
 @dataclass(frozen=True)
@@ -75,268 +64,8 @@ class ApplyResult:
     outputs: list[Output] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)
-
-
-NAME_MAX = 255
-"""The longest file name, in bytes, that Linux, macOS and Windows file systems take."""
-
-
-def output_path(
-    image: Path,
-    kernel: Kernel,
-    out: Path | None,
-    *,
-    filter_name: str | None = None,
-    single: bool = True,
-    suffix: str | None = None,
-    folder: bool | None = None,
-) -> Path:
-    """Return where one output goes: ``<stem>.<kernel>[.<filter>]<ext>``, cut to fit `NAME_MAX`.
-
-    Beside the input, or in the folder ``out``; ``out`` itself when it names
-    a file and there is one output. ``folder`` says which ``out`` is (None:
-    a folder if it is one or has no ending).
-    """
-    tag = _kernel_tag(kernel)
-    if filter_name:
-        tag += "." + _safe(filter_name)
-    name = _fit_name(image.stem, tag, suffix or image.suffix)
-    if out is None:
-        return image.with_name(name)
-    if folder is None:
-        folder = out.is_dir() or out.suffix == ""
-    if folder or not single:
-        return out / name
-    return out
-
-
-def _safe(text: str) -> str:
-    """Return ``text`` with each run of characters other than letters, digits, ``.-_`` as ``-``."""
-    return re.sub(r"[^\w.-]+", "-", text)
-
-
-def _fit_name(stem: str, tag: str, ext: str) -> str:
-    """Return ``stem.tag ext``, cut to `NAME_MAX` bytes with a hash if longer.
-
-    The longer of stem and tag is cut first (a character cut in half is
-    dropped); eight hex digits of the whole name's sha256 keep cut names apart.
-    """
-    name = f"{stem}.{tag}{ext}"
-    if len(os.fsencode(name)) <= NAME_MAX:
-        return name
-    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
-    room = NAME_MAX - len(os.fsencode(ext)) - len(digest) - 2  # "." and "~"
-    s, t = os.fsencode(stem), os.fsencode(tag)
-    keep_t = max(room - len(s), min(len(t), room // 2))
-    s, t = s[: room - keep_t], t[:keep_t]
-    return f"{s.decode(errors='ignore')}.{t.decode(errors='ignore')}~{digest}{ext}"
-
-
-def map_names(kernel: Kernel) -> list[str | None]:
-    """Return the name of each output one image gets: one per filter of a stacked bank."""
-    if not kernel.is_bank or kernel.combine != "stack":
-        return [None]
-    depth = kernel.weights.shape[0]
-    return list(kernel.filter_names or tuple(f"f{d}" for d in range(depth)))
-
-
-def output_tags(kernel: Kernel) -> list[str | None]:
-    """Return each output's filter part of the file name: `map_names`, safe and unique.
-
-    Filters whose safe names collide (``a`` and ``a``, ``a b`` and ``a/b``)
-    get ``-2``, ``-3``, ... in order.
-    """
-    tags: list[str | None] = []
-    for name in map_names(kernel):
-        tag, n = None if name is None else _safe(name), 1
-        while tag is not None and tag in tags:
-            n += 1
-            tag = f"{_safe(name or '')}-{n}"
-        tags.append(tag)
-    return tags
-
-
-def planned_outputs(
-    image: Path,
-    kernel: Kernel,
-    options: ApplyOptions,
-    out: Path | None,
-    *,
-    folder: bool | None = None,
-) -> list[Path]:
-    """Return the paths `apply_one` writes for ``image``, before it runs."""
-    tags = output_tags(kernel)
-    suffix = ".tif" if options.float_output else None
-    return [
-        output_path(
-            image,
-            kernel,
-            out,
-            filter_name=tag,
-            single=len(tags) == 1,
-            suffix=suffix,
-            folder=folder,
-        )
-        for tag in tags
-    ]
-
-
-def _kernel_tag(kernel: Kernel) -> str:
-    """Return the kernel's part of a file name: its name and parameters, filename-safe."""
-    params = "".join(f"-{k}{v:g}" for k, v in kernel.params.items() if v)
-    return _safe(kernel.name + params)
-
-
-def check_geometry(
-    in_hw: tuple[int, int], kernel: Kernel, options: ApplyOptions
-) -> tuple[int, int]:
-    """Return the output's (H', W') for an image of ``in_hw``, once its sizes are checked.
-
-    Python integers, so absurd values cannot overflow. The output may not
-    exceed the pixel limit inputs have (``--max-pixels``, default Pillow's),
-    nor the padded input twice that: no padding or dilation allocates absurdly.
-
-    Raises
-    ------
-    ConvcliError
-        A stride or dilation < 1, a negative padding, a kernel window larger
-        than the padded input, sizes over the limit: what to change.
-    """
-    stride = _pair(options.stride, "stride", 1)
-    dilation = _pair(options.dilation, "dilation", 1)
-    (kh, kw), padding = kernel.size, options.padding
-    if isinstance(padding, str):
-        rows = _same_or_valid(padding, in_hw[0], kh, stride[0], dilation[0])
-        cols = _same_or_valid(padding, in_hw[1], kw, stride[1], dilation[1])
-    elif isinstance(padding, int) or not all(isinstance(p, Sequence) for p in padding):
-        ph, pw = _pair(padding, "padding", 0)
-        rows, cols = (ph, ph), (pw, pw)
-    else:
-        rows, cols = (_pair(p, "padding", 0) for p in padding)
-    ph, pw = in_hw[0] + sum(rows), in_hw[1] + sum(cols)
-    oh, ow = (
-        (n - d * (k - 1) - 1) // s + 1
-        for n, d, k, s in zip((ph, pw), dilation, (kh, kw), stride, strict=True)
-    )
-    limit = images.pixel_limit(options.max_pixels)
-    if min(oh, ow) < 1:
-        window = f"{dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1}"
-        msg = (
-            f"kernel window {window} (kernel {kh}x{kw}, dilation {dilation}) is "
-            f"larger than the padded input {ph}x{pw}"
-        )
-        raise ShapeError(msg)
-    if limit is not None and oh * ow > limit:
-        msg = (
-            f"the output would be {oh} x {ow} = {oh * ow:,} pixels, more than the "
-            f"limit of {limit:,}; use less --padding, or --max-pixels N to raise it"
-        )
-        raise ConvcliError(msg)
-    if limit is not None and ph * pw > 2 * limit:
-        msg = (
-            f"the padded input would be {ph} x {pw} = {ph * pw:,} pixels (padding "
-            f"{rows[0]}, {rows[1]}, {cols[0]}, {cols[1]}; dilation {dilation[0]}, "
-            f"{dilation[1]}), more than twice the limit of {limit:,}; use less "
-            "--padding or --dilation, or --max-pixels N to raise the limit"
-        )
-        raise ConvcliError(msg)
-    return oh, ow
-
-
-def _pair(value: object, what: str, least: int) -> tuple[int, int]:
-    items = [value] * 2 if isinstance(value, int) else list(value)  # type: ignore[call-overload]
-    if len(items) != 2 or not all(type(v) is int for v in items):
-        msg = f"{what} must be an int or a pair of ints; got {value!r}"
-        raise ConvcliError(msg)
-    if min(items) < least:
-        where = "in both axes" if least else "on every side"
-        msg = f"{what} must be >= {least} {where}; got {value!r}"
-        raise ConvcliError(msg)
-    return items[0], items[1]
-
-
-def _same_or_valid(mode: str, n: int, k: int, s: int, d: int) -> tuple[int, int]:
-    if mode.lower() not in ("same", "valid"):
-        msg = f'padding must be an int, a pair, "same" or "valid"; got {mode!r}'
-        raise ConvcliError(msg)
-    total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
-    return (0, 0) if mode.lower() == "valid" else (total // 2, total - total // 2)
-
-
-@dataclass(frozen=True)
-class PairPlan:
-    """One (image, kernel) pair of a run, checked: where its outputs go, their shape."""
-
-    header: images.Header
-    kernel: Kernel
-    options: ApplyOptions
-    label: str  # "a.png x sobel", for messages
-    outputs: tuple[Path, ...]
-    out_shape: tuple[int, int, int]
-
-
-def plan_pair(
-    header: images.Header,
-    kernel: Kernel,
-    options: ApplyOptions,
-    out: Path | None,
-    *,
-    folder: bool | None = None,
-    label: str | None = None,
-) -> PairPlan:
-    """Check one pair as `apply_one` would, from the image's header alone; return its plan.
-
-    Raises
-    ------
-    ConvcliError
-        ``a.png x sobel: reason``, or an `images.ImageError` naming the output.
-    """
-    label = label or f"{images.shown(header.path)} x {kernel.name}"
-    out_hw = _check(label, header.size, header.channels, header.alpha, kernel, options)
-    c = _channels(header.channels, options.channels)
-    out_c = c if not kernel.is_bank or kernel.weights.shape[1] == 1 else 1
-    outputs = planned_outputs(header.path, kernel, options, out, folder=folder)
-    for target in outputs:
-        if options.float_output and out_c != 1:
-            msg = f"{images.shown(target)}: --float writes one-channel TIFFs; add --channels gray"
-            raise ConvcliError(msg)
-        kind = "f32" if options.float_output else "u16" if header.sixteen else "u8"
-        images.check_output(target, channels=out_c, kind=kind)
-    return PairPlan(header, kernel, options, label, tuple(outputs), (*out_hw, out_c))
-
-
-def _channels(channels: int, wanted: str) -> int:
-    """Return the colour channels after ``--channels`` (see `images.convert_channels`)."""
-    return 1 if wanted == "gray" else 3 if wanted == "rgb" else channels
-
-
-def _check(
-    label: str,
-    in_hw: tuple[int, int],
-    channels: int,
-    alpha: bool,
-    kernel: Kernel,
-    options: ApplyOptions,
-) -> tuple[int, int]:
-    """Refuse options, kernels and sizes that do not fit the image; return (H', W')."""
-    c = _channels(channels, options.channels)
-    depth = kernel.weights.shape[1] if kernel.is_bank else 1
-    if options.alpha not in ALPHA_MODES:
-        msg = f"--alpha must be carry or premultiply; got {options.alpha!r}"
-    elif options.alpha == "premultiply" and alpha and kernel.is_bank:
-        msg = f"--alpha premultiply needs a 2-D kernel; {kernel.name} is a bank of filters"
-    elif depth not in (1, c):
-        msg = (
-            f"kernel {kernel.name} is a bank over {depth} channels; the image has "
-            f"{c} (--channels gray or rgb converts it)"
-        )
-    else:
-        try:
-            return check_geometry(in_hw, kernel, options)
-        except ConvcliError as err:
-            msg = str(err)
-    msg = f"{label}: {msg}"
-    raise ConvcliError(msg)
+    frames: int = 1  # of an animation, every one filtered
+    notes: tuple[str, ...] = ()  # what was lost on the way (16-bit read as 8-bit)
 
 
 def filter_maps(
@@ -534,6 +263,8 @@ def apply_one(
 
     Sizes are checked before any filtering; each map is written before the
     next is computed, and added to ``written`` if given (kept on a failure).
+    Every frame of an animation (or page of a TIFF) is filtered, unless
+    ``options.frame`` takes one, and written as one animation (`_animate`).
 
     Raises
     ------
@@ -543,54 +274,33 @@ def apply_one(
         a failed write. No partial file is left behind.
     """
     t0 = time.perf_counter()
-    picture = images.load(path, max_pixels=options.max_pixels)
-    picture = images.convert_channels(picture, options.channels)
-    t1 = time.perf_counter()
+    header = images.probe(path, max_pixels=options.max_pixels)
     label = f"{images.shown(path)} x {kernel.name}"
-    in_hw, channels = picture.shape[:2], picture.shape[2]
-    _check(label, in_hw, channels, picture.alpha is not None, kernel, options)
+    out_hw = check_pair(
+        label, header.size, header.channels, header.alpha, kernel, options
+    )
+    frames = check_frames(header, options, out_hw)
     targets = planned_outputs(path, kernel, options, out, folder=folder)
     for target in targets:
         if _same_file(target, path):
             msg = f"{images.shown(target)}: the output would overwrite the input; choose another -o"
             raise ConvcliError(msg)
-    filtered_alpha: FloatArray | None = None
-    if options.alpha == "premultiply" and picture.alpha is not None:
-        single, explanation, filtered_alpha = _filter_premultiplied(
-            picture, kernel, options
-        )
-        maps: Iterator[tuple[str | None, FloatArray]] = iter([(None, single)])
-        del single
-    else:
-        maps, explanation = filter_maps(picture.pixels, kernel, options)
-    sixteen = picture.peak == 65535.0
-    out_peak = 65535.0 if sixteen else 255.0
-    dtype = np.dtype(np.uint16 if sixteen else np.uint8)
-    dtype = np.dtype(np.float32) if options.float_output else dtype
-    alpha = None
-    if picture.alpha is not None and not options.float_output:
-        if filtered_alpha is not None:
-            coverage = filtered_alpha * out_peak
-        else:
-            coverage = _resample_alpha(
-                picture.alpha, picture.shape, kernel, explanation
-            )
-            coverage = coverage * (out_peak / picture.peak)
-        alpha = images.to_pixels(coverage, "clip", out_peak, dtype)
-    range_ = options.range or kernel.range
-    factor = out_peak / picture.peak
     outputs = [] if written is None else written
+    if frames > 1:
+        return _animate(header, kernel, options, targets, outputs, t0)
+    picture = images.load(path, max_pixels=options.max_pixels, frame=options.frame or 0)
+    picture = images.convert_channels(picture, options.channels)
+    t1 = time.perf_counter()
+    in_hw, channels = picture.shape[:2], picture.shape[2]
+    check_pair(label, in_hw, channels, picture.alpha is not None, kernel, options)
+    maps, explanation, coverage = _render(picture, kernel, options)
+    range_ = options.range or kernel.range
     seconds = {"load": t1 - t0, "filter": time.perf_counter() - t1, "save": 0.0}
     for target in targets:
         t2 = time.perf_counter()
         name, values = next(maps)
         t3 = time.perf_counter()
-        if options.float_output and values.shape[2] != 1:
-            msg = f"{images.shown(target)}: --float writes one-channel TIFFs; add --channels gray"
-            raise ConvcliError(msg)
-        if not options.float_output and factor != 1:
-            values *= factor
-        pixels = images.to_pixels(values, range_, out_peak, dtype, overwrite=True)
+        pixels, alpha = _to_output(values, coverage, picture, target, options, range_)
         del values  # one map alive at a time: this one is done with
         images.save(
             target,
@@ -605,17 +315,200 @@ def apply_one(
         outputs.append(Output(target, (int(h), int(w), int(c)), name))
         seconds["filter"] += t3 - t2
         seconds["save"] += time.perf_counter() - t3
+    return _result(header, picture.shape, kernel, explanation, outputs, seconds)
+
+
+def _render(
+    picture: images.Picture, kernel: Kernel, options: ApplyOptions
+) -> tuple[
+    Iterator[tuple[str | None, FloatArray]], core.Explanation, FloatArray | None
+]:
+    """Filter one picture: its named maps, the method, and its alpha (0..1) at the outputs' pixels.
+
+    The alpha is None for a picture without one. With ``--alpha premultiply``
+    it is filtered like the colour; else it is carried through unfiltered.
+    """
+    if options.alpha == "premultiply" and picture.alpha is not None:
+        single, explanation, coverage = _filter_premultiplied(picture, kernel, options)
+        return iter([(None, single)]), explanation, coverage
+    maps, explanation = filter_maps(picture.pixels, kernel, options)
+    if picture.alpha is None:
+        return maps, explanation, None
+    coverage = _resample_alpha(picture.alpha, picture.shape, kernel, explanation)
+    return maps, explanation, coverage / picture.peak
+
+
+def _to_output(
+    values: FloatArray,
+    coverage: FloatArray | None,
+    picture: images.Picture,
+    target: Path,
+    options: ApplyOptions,
+    range_: str,
+    *,
+    frames: int = 1,
+    bounds: tuple[float, float] | None = None,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+    """Map one float map (and the alpha) to the pixels ``target`` gets: 8, 16-bit or float.
+
+    ``values`` is scaled in place. 16-bit stays 16-bit where the format holds
+    it (`keeps_sixteen`); ``bounds`` are an animation's rescale range.
+    """
+    if options.float_output:
+        if values.shape[2] != 1:
+            msg = f"{images.shown(target)}: --float writes one-channel TIFFs; add --channels gray"
+            raise ConvcliError(msg)
+        f32 = np.dtype(np.float32)
+        return images.to_pixels(values, range_, 1.0, f32, overwrite=True), None
+    alpha = coverage is not None
+    sixteen = picture.peak == 65535.0 and keeps_sixteen(
+        picture.mode, target, channels=values.shape[2], alpha=alpha, frames=frames
+    )
+    out_peak = 65535.0 if sixteen else 255.0
+    dtype = np.dtype(np.uint16 if sixteen else np.uint8)
+    factor = out_peak / picture.peak
+    if factor != 1:
+        values *= factor
+        bounds = None if bounds is None else (bounds[0] * factor, bounds[1] * factor)
+    pixels = images.to_pixels(
+        values, range_, out_peak, dtype, overwrite=True, bounds=bounds
+    )
+    if coverage is None:
+        return pixels, None
+    return pixels, images.to_pixels(coverage * out_peak, "clip", out_peak, dtype)
+
+
+def _animate(
+    header: images.Header,
+    kernel: Kernel,
+    options: ApplyOptions,
+    targets: list[Path],
+    outputs: list[Output],
+    t0: float,
+) -> ApplyResult:
+    """Filter every frame of an animation and write each output as one animation.
+
+    Frames are decoded and filtered one at a time; each output's frames are
+    kept as pixels (8 or 16 bits, not floats) until it is written. A stacked
+    bank makes one output per filter, one filter at a time, reading the
+    frames again for each. ``rescale`` maps every frame by one range, the
+    animation's, found in a first pass: no frame flickers brighter than the
+    others.
+    """
+    range_ = options.range or kernel.range
+    seconds = {"load": 0.0, "filter": 0.0, "save": 0.0}
+    clock = [t0]
+
+    def lap(what: str) -> None:
+        now = time.perf_counter()
+        seconds[what] += now - clock[0]
+        clock[0] = now
+
+    notes = list(header.notes)
+    first: images.Picture | None = None
+    explanation: core.Explanation | None = None
+    for index, target in enumerate(targets):
+        one = _one_map(kernel, index)
+        bounds = None
+        if range_ == "rescale" and not options.float_output:
+            bounds = _rescale_bounds(header, one, options)
+        frames: list[images.Frame] = []
+        name: str | None = None
+        for picture in _frames(header, options):
+            lap("load")
+            first = first or picture
+            maps, explanation, coverage = _render(picture, one, options)
+            name, values = next(maps)
+            pixels, alpha = _to_output(
+                values,
+                coverage,
+                picture,
+                target,
+                options,
+                range_,
+                frames=header.frames,
+                bounds=bounds,
+            )
+            del values
+            frames.append(images.Frame(pixels, alpha, picture.duration))
+            lap("filter")
+        assert first is not None  # an animation has frames
+        assert explanation is not None
+        fmt, _ = images.output_format(target)
+        if fmt == "PNG" and frames[0].pixels.itemsize == 1 and first.peak == 65535.0:
+            notes.append(
+                f"{images.shown(target)}: 16-bit frames written in 8 bits "
+                "(of the animations, only TIFF pages keep 16-bit colour)"
+            )
+        images.save_frames(
+            target,
+            frames,
+            loop=header.loop,
+            icc_profile=first.icc_profile,
+            quality=options.quality,
+            compress_level=options.compress_level,
+        )
+        h, w, c = frames[0].pixels.shape
+        outputs.append(Output(target, (int(h), int(w), int(c)), name, len(frames)))
+        del frames
+        lap("save")
+    assert first is not None
+    assert explanation is not None
+    result = _result(header, first.shape, kernel, explanation, outputs, seconds)
+    return dataclasses.replace(result, frames=header.frames, notes=tuple(notes))
+
+
+def _frames(header: images.Header, options: ApplyOptions) -> Iterator[images.Picture]:
+    """Yield every frame of the input, with ``--channels`` applied, one at a time."""
+    for picture in images.load_frames(header.path, max_pixels=options.max_pixels):
+        yield images.convert_channels(picture, options.channels)
+
+
+def _one_map(kernel: Kernel, index: int) -> Kernel:
+    """Return the kernel that makes output ``index`` alone: one filter of a stacked bank."""
+    if not kernel.is_bank or kernel.combine != "stack":
+        return kernel
+    names = map_names(kernel)
+    return dataclasses.replace(
+        kernel,
+        weights=kernel.weights[index : index + 1],
+        bias=kernel.bias[index : index + 1],
+        filter_names=(names[index] or f"f{index}",),
+    )
+
+
+def _rescale_bounds(
+    header: images.Header, kernel: Kernel, options: ApplyOptions
+) -> tuple[float, float]:
+    """Return the range ``rescale`` maps from: the lowest and highest of every frame's map."""
+    lo, hi = np.inf, -np.inf
+    for picture in _frames(header, options):
+        maps, _, _ = _render(picture, kernel, options)
+        frame_lo, frame_hi = images.rescale_bounds(next(maps)[1])
+        lo, hi = min(lo, frame_lo), max(hi, frame_hi)
+    return float(lo), float(hi)
+
+
+def _result(
+    header: images.Header,
+    in_shape: tuple[int, int, int],
+    kernel: Kernel,
+    explanation: core.Explanation,
+    outputs: list[Output],
+    seconds: dict[str, float],
+) -> ApplyResult:
+    """Gather what the CLI shows of one pair, with the output-size formula filled in."""
     kh, kw = kernel.size
     top, bottom, left, right = explanation.padding
     (sh, sw), (dh, dw) = explanation.stride, explanation.dilation
     out_h, out_w = explanation.output_shape[:2]
     formula = (
-        f"H' = floor(({in_hw[0]} + {top} + {bottom} - {dh}*({kh}-1) - 1) / {sh}) + 1 = {out_h}; "
-        f"W' = floor(({in_hw[1]} + {left} + {right} - {dw}*({kw}-1) - 1) / {sw}) + 1 = {out_w}"
+        f"H' = floor(({in_shape[0]} + {top} + {bottom} - {dh}*({kh}-1) - 1) / {sh}) + 1 = {out_h}; "
+        f"W' = floor(({in_shape[1]} + {left} + {right} - {dw}*({kw}-1) - 1) / {sw}) + 1 = {out_w}"
     )
     return ApplyResult(
-        input=path,
-        input_shape=picture.shape,
+        input=header.path,
+        input_shape=in_shape,
         kernel=kernel,
         kernel_shape=tuple(int(s) for s in kernel.weights.shape),
         method=explanation.method,
@@ -628,6 +521,7 @@ def apply_one(
         outputs=outputs,
         seconds=seconds,
         costs=dict(explanation.costs),
+        notes=header.notes,
     )
 
 

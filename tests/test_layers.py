@@ -31,13 +31,19 @@ LAYERS: dict[str, int] = {
     "convcli.kernel_generators": 2,
     "convcli.kernels": 2,
     "convcli.images": 2,
+    "convcli.picture": 2,  # the decoded image in numpy (images re-exports it)
+    "convcli.deep_headers": 2,  # PNG and TIFF headers, stdlib only (deep_images uses it)
+    "convcli.deep_images": 2,  # 16-bit colour PNG and TIFF (images uses it)
+    "convcli.saving": 2,  # writing image files (images re-exports it)
     "convcli.trace_gif": 2,
     # the public API facade (lazy re-exports of the layers below)
     "convcli": 3,
     # one image through one kernel
+    "convcli.plan": 4,  # a pair's outputs and checks, from headers (pipeline uses it)
     "convcli.pipeline": 4,
     # many images; the Dask executor uses batch, never the reverse
     "convcli.batch": 5,
+    "convcli.manifest": 5,  # batch's --manifest (batch uses it, never the reverse)
     "convcli.cluster": 6,
     # the terminal
     "convcli.render": 7,

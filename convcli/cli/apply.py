@@ -32,6 +32,7 @@ from convcli.cli.options import (
     DilationOpt,
     FlipOpt,
     FloatOpt,
+    FrameOpt,
     JsonOpt,
     KernelSpecs,
     LikeOpt,
@@ -94,6 +95,7 @@ def apply(
     alpha: AlphaOpt = CARRY,
     montage: MontageOpt = None,
     like_library: LikeOpt = None,
+    frame: FrameOpt = None,
 ) -> None:
     """Filter each IMAGE with each KERNEL and write one output per pair.
 
@@ -101,8 +103,10 @@ def apply(
     combine: stack writes one per filter), or into the folder -o names. An
     input is never overwritten: every output is checked before the first is
     written. Defaults: padding same, border reflect, so the image keeps its
-    size and its edges do not darken. Exit 2: bad input, nothing written;
-    exit 1: some pair failed (a truncated image, a failed write), the rest done.
+    size and its edges do not darken. Every frame of an animated GIF, WebP
+    or PNG (every page of a TIFF) is filtered and written as one animation;
+    --frame N takes one. Exit 2: bad input, nothing written; exit 1: some
+    pair failed (a truncated image, a failed write), the rest done.
     """
     with user_errors():
         options = apply_options(
@@ -120,6 +124,7 @@ def apply(
             compress_level,
             max_pixels,
             alpha,
+            frame=frame,
         )
         try:
             plan = _plan(images, kernel, options, out, like_library, montage)
@@ -127,11 +132,13 @@ def apply(
             msg = f"{err.filename}: {err.strerror or err}"
             raise ConvcliError(msg) from None
         _make_folders(plan.folders)
+    shown_notes = _warn([n for pp in plan.pairs for n in pp.header.notes], set())
     run = _Run(total=len(plan.pairs))
     try:
         _run(plan, run)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: what was done, then stop
         run.interrupted = True
+    _warn([n for r in run.results for n in r.notes], shown_notes)
     if as_json:
         doc = _result_json(run)
         typer.echo(json.dumps(doc, indent=2, allow_nan=False))
@@ -145,6 +152,15 @@ def apply(
         for failure in run.failures:
             render.error(failure.error)
         raise typer.Exit(code=EXIT_FAILED)
+
+
+def _warn(notes: list[str], shown: set[str]) -> set[str]:
+    """Print each note not yet shown as one ``warning:`` line on stderr; return those shown."""
+    for note in notes:
+        if note not in shown:
+            typer.echo(f"warning: {note}", err=True)
+            shown.add(note)
+    return shown
 
 
 # ---------------------------------------------------------------------------
@@ -460,13 +476,20 @@ def _result_json(run: _Run) -> dict[str, Any]:
     inputs: dict[Path, dict[str, Any]] = {}
     for r in run.results:
         entry = inputs.setdefault(
-            r.input, {"path": str(r.input), "shape": list(r.input_shape), "outputs": []}
+            r.input,
+            {
+                "path": str(r.input),
+                "shape": list(r.input_shape),
+                "frames": r.frames,
+                "outputs": [],
+            },
         )
         for out in r.outputs:
             entry["outputs"].append(
                 {
                     "path": str(out.path),
                     "shape": list(out.shape),
+                    "frames": out.frames,
                     "kernel": r.kernel.name,
                     "kernel_shape": list(r.kernel_shape),
                     "filter": out.filter,

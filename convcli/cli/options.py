@@ -94,6 +94,15 @@ AlphaOpt = Annotated[
         "alpha so transparent pixels do not bleed in."
     ),
 ]
+FrameOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        metavar="N",
+        help="Take frame N (from 0) of an animated GIF, WebP or PNG, or page N of a "
+        "TIFF, alone; default: every frame, written as one animation.",
+    ),
+]
 LikeOpt = Annotated[
     Like | None,
     typer.Option(
@@ -160,6 +169,7 @@ def apply_options(
     compress_level: int | None,
     max_pixels: int | None,
     alpha: Alpha,
+    frame: int | None = None,
 ) -> ApplyOptions:
     """Check the shared options' syntax and return them as `ApplyOptions`."""
     from convcli.pipeline import ApplyOptions
@@ -179,4 +189,5 @@ def apply_options(
         compress_level=compress_level,
         max_pixels=max_pixels,
         alpha=alpha.value,
+        frame=frame,
     )
