@@ -1,12 +1,15 @@
-"""Whole folders: find the images, filter them in parallel, report every item.
+"""Whole folders: find the images, check the plan, filter them in parallel, report every item.
 
-`find_images` lists the work, `run` does it and returns one `ItemResult` per
-input, in input order. Who does the items is `run`'s ``executor``: by default
-`run_locally`, a process pool (or this process for one job); `convcli.cluster`
-builds one for a Dask cluster. Nothing here prints: progress is a callback,
-and the CLI draws it. A bad file becomes a failed item and the run goes on;
-outputs are written atomically by `convcli.images.save`, so an interrupted
-item leaves nothing behind.
+`find_images` lists the work, `check_plan` refuses a run that would write over
+an input or write one file twice, and `run` does the work and returns one
+`ItemResult` per input, in input order. Who does the items is `run`'s
+``executor``: by default `run_locally`, a `convcli.workers.Pool` of processes
+(or this process for one job); `convcli.cluster` builds one for a Dask
+cluster. Nothing here prints: progress is a callback, and the CLI draws it. A
+bad file becomes a failed item and the run goes on; outputs are written
+atomically by `convcli.images.save`, so an interrupted item leaves nothing
+behind. The ``--manifest`` is `convcli.manifest`'s (`manifest_line` is
+re-exported here).
 """
 
 from __future__ import annotations
@@ -14,22 +17,24 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
-import json
 import os
-import signal
+import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from convcli import workers
 from convcli.errors import ConvcliError
 from convcli.images import FORMATS
 from convcli.kernels import Kernel
+from convcli.manifest import finite_json as finite_json
+from convcli.manifest import manifest_line as manifest_line
 from convcli.pipeline import ApplyOptions, apply_one, planned_outputs
+
+_T = TypeVar("_T")
 
 DEFAULT_GLOBS: tuple[str, ...] = tuple(f"*{ext}" for ext in FORMATS)
 """What `find_images` takes without ``--glob``: every ending convcli reads (any case)."""
@@ -46,7 +51,11 @@ class Item:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """What became of one input: ``done``, ``skipped`` or ``failed`` (with why)."""
+    """What became of one input: ``done``, ``skipped`` or ``failed`` (with why).
+
+    A folder that cannot be listed is a failed result too, with the folder
+    as its ``input``.
+    """
 
     input: Path
     status: str
@@ -91,20 +100,27 @@ def find_images(
     *,
     recursive: bool = False,
     globs: Sequence[str] = DEFAULT_GLOBS,
+    unlisted: list[ItemResult] | None = None,
 ) -> list[Item]:
     """List the images under ``in_dir`` whose names match a glob, sorted.
 
     Hidden files and folders (names starting with ``.``) are left out, a
-    folder reached twice through symbolic links is walked once (a broken
-    link to a file is listed, so that it fails and is reported), and
+    folder reached twice through symbolic links is walked once, and
     ``out_dir`` is never searched when it lies inside ``in_dir``, so a run
     does not feed on its own outputs. Globs match the file name, ignoring
-    case.
+    case. Whatever matches is listed, so that what cannot be read fails as
+    an item and is reported: a broken link, a FIFO, a device.
+
+    A folder inside ``in_dir`` that cannot be listed (no permission, gone)
+    is added to ``unlisted`` as a failed `ItemResult`; without ``unlisted``,
+    it raises.
 
     Raises
     ------
     ConvcliError
-        ``in_dir`` is not a folder, or ``out_dir`` is ``in_dir`` itself.
+        ``in_dir`` is not a folder or cannot be listed, ``out_dir`` is
+        ``in_dir`` itself, or (without ``unlisted``) a folder inside cannot
+        be listed.
     """
     if not in_dir.is_dir():
         msg = f"{in_dir}: not a folder"
@@ -117,9 +133,27 @@ def find_images(
     patterns = [g.lower() for g in globs]
     found: list[Item] = []
     seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in _walk(in_dir, recursive):
-        stat = os.stat(folder)
-        key = (stat.st_dev, stat.st_ino)
+    failures: list[ItemResult] = []
+
+    def cannot_list(err: OSError) -> None:
+        folder = Path(err.filename) if err.filename else in_dir
+        reason = str(err.strerror or err).lower()
+        if folder == in_dir or folder.resolve() == root:
+            msg = f"{in_dir}: cannot list the folder: {reason}"
+            raise ConvcliError(msg)
+        error = (
+            f"{folder}: cannot list the folder: {reason}; its images were not filtered"
+        )
+        failures.append(ItemResult(folder, "failed", error=error))
+
+    for folder, dirs, files in _walk(in_dir, recursive, cannot_list):
+        try:
+            info = os.stat(folder)
+        except OSError as err:  # gone since it was listed
+            cannot_list(err)
+            dirs[:] = []
+            continue
+        key = (info.st_dev, info.st_ino)
         if key in seen:
             dirs[:] = []
             continue
@@ -135,20 +169,108 @@ def find_images(
             if not any(fnmatch.fnmatchcase(name.lower(), p) for p in patterns):
                 continue
             path = Path(folder, name)
-            if not path.is_file() and not path.is_symlink():
-                continue  # a fifo, a socket: not something to read
-            # A broken link is listed: it fails as an item, so it is reported.
             relative = path.relative_to(in_dir)
             found.append(Item(path, relative, out_dir / relative.parent))
+    if failures and unlisted is None:
+        raise ConvcliError(failures[0].error)
+    if unlisted is not None:
+        unlisted.extend(failures)
     return found
 
 
-def _walk(in_dir: Path, recursive: bool) -> Iterator[tuple[str, list[str], list[str]]]:
-    for folder, dirs, files in os.walk(in_dir, followlinks=True):
+def _walk(
+    in_dir: Path, recursive: bool, onerror: Callable[[OSError], None]
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    for folder, dirs, files in os.walk(in_dir, onerror=onerror, followlinks=True):
         yield folder, dirs, files
         if not recursive:
             dirs[:] = []
             return
+
+
+def check_plan(
+    items: Sequence[Item], plan: Plan, *, manifest: Path | None = None
+) -> None:
+    """Refuse a run that would write over an input, write one file twice, or into a folder.
+
+    Every planned output (and the manifest) is compared with every input and
+    with the others, by resolved path and, for files that exist, by device
+    and inode (a hard link is the same file). Run it before the first write.
+
+    Raises
+    ------
+    ConvcliError
+        Naming both sides: the output and the input it would replace, the two
+        inputs whose outputs are one file, or the manifest and what it is.
+    """
+    inputs: _Files[Path] = _Files()
+    for item in items:
+        inputs.add(item.path.resolve(), _stat(item.path), item.path)
+    outputs: _Files[tuple[Path, Path]] = _Files()  # -> (output, its input)
+    folders: dict[Path, Path] = {}  # each output folder resolved once
+
+    for item in items:
+        for out in plan.outputs(item):
+            if out.parent not in folders:
+                folders[out.parent] = out.parent.resolve()
+            where, info = folders[out.parent] / out.name, _stat(out)
+            same = inputs.find(where, info)
+            if same is not None:
+                msg = (
+                    f"{out}: the output of {item.path} would overwrite the input "
+                    f"{same}; choose another -o"
+                )
+                raise ConvcliError(msg)
+            other = outputs.find(where, info)
+            if other is not None:
+                also = "" if other[0] == out else f" (as {other[0]})"
+                msg = f"{out}: the output of both {other[1]}{also} and {item.path}; rename one of them"
+                raise ConvcliError(msg)
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                msg = f"{out}: the output of {item.path} is an existing folder; move it away"
+                raise ConvcliError(msg)
+            outputs.add(where, info, (out, item.path))
+    if manifest is None:
+        return
+    where, info = manifest.resolve(), _stat(manifest)
+    same = inputs.find(where, info)
+    if same is not None:
+        msg = f"{manifest}: the manifest would overwrite the input {same}; choose another --manifest"
+        raise ConvcliError(msg)
+    other = outputs.find(where, info)
+    if other is not None:
+        msg = (
+            f"{manifest}: the manifest is also {other[0]}, the output of {other[1]}; "
+            "choose another --manifest"
+        )
+        raise ConvcliError(msg)
+
+
+class _Files(Generic[_T]):
+    """Files by resolved path and, for those that exist, by (device, inode)."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[Path, _T] = {}
+        self.by_inode: dict[tuple[int, int], _T] = {}
+
+    def add(self, where: Path, info: os.stat_result | None, value: _T) -> None:
+        self.by_path.setdefault(where, value)
+        if info is not None:
+            self.by_inode.setdefault((info.st_dev, info.st_ino), value)
+
+    def find(self, where: Path, info: os.stat_result | None) -> _T | None:
+        found = self.by_path.get(where)
+        if found is None and info is not None:
+            found = self.by_inode.get((info.st_dev, info.st_ino))
+        return found
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """Return what ``stat`` says of a path (links followed), or None if it does not exist."""
+    try:
+        return path.stat()
+    except (OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -159,8 +281,7 @@ _worker_plan: list[Plan] = []
 
 
 def _init_worker(plan: Plan) -> None:
-    """Keep the plan (kernels loaded once per worker); leave Ctrl-C to the main process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Keep the plan (kernels loaded once per worker)."""
     workers.reuse_freed_memory()
     _worker_plan[:] = [plan]
 
@@ -173,16 +294,30 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
 def process_item(item: Item, plan: Plan) -> ItemResult:
     """Filter one image with every kernel; a failure is a result, not an exception."""
     t0 = time.perf_counter()
     try:
-        size = item.path.stat().st_size
+        info = item.path.stat()
     except OSError as err:
         reason = str(err.strerror).lower()
         if item.path.is_symlink():
             reason = f"broken symbolic link (to {os.readlink(item.path)})"
         return ItemResult(item.path, "failed", error=f"{item.path}: {reason}")
+    size = info.st_size
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the reader for ever
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+        error = f"{item.path}: {kind}, not an image file"
+        return ItemResult(item.path, "failed", error=error)
     planned = plan.outputs(item)
     if plan.skip_existing and all(p.is_file() for p in planned):
         return ItemResult(
@@ -200,19 +335,11 @@ def process_item(item: Item, plan: Plan) -> ItemResult:
             result = apply_one(item.path, kernel, options, item.out_dir)
             written.extend(o.path for o in result.outputs)
     except Exception as err:  # a bad file must not stop the batch
-        if isinstance(err, ConvcliError | ValueError):
-            message = str(err)
-        elif isinstance(err, OSError):
-            message = f"{item.path}: {err.strerror or err}"
-        else:  # a decoder's own exception, MemoryError, ...
-            message = f"{item.path}: {type(err).__name__}: {err}"
-        if str(item.path) not in message:
-            message = f"{item.path}: {message}"
         return ItemResult(
             item.path,
             "failed",
             outputs=written,
-            error=message,
+            error=_reason(item, err),
             seconds=time.perf_counter() - t0,
             input_bytes=size,
         )
@@ -227,12 +354,25 @@ def process_item(item: Item, plan: Plan) -> ItemResult:
     )
 
 
+def _reason(item: Item, err: Exception) -> str:
+    """Return one line: the item's path and what went wrong."""
+    if isinstance(err, ConvcliError | ValueError):
+        message = str(err)
+    elif isinstance(err, OSError):
+        message = f"{item.path}: {err.strerror or err}"
+    else:  # a decoder's own exception, MemoryError, ...
+        message = f"{item.path}: {type(err).__name__}: {err}"
+    if str(item.path) not in message:
+        message = f"{item.path}: {message}"
+    return " ".join(message.split())
+
+
 def _work(item: Item) -> ItemResult:
     return process_item(item, _worker_plan[0])
 
 
 class Interrupted(Exception):
-    """Ctrl-C stopped the run; ``results`` holds the items that finished."""
+    """Ctrl-C (or SIGTERM, SIGHUP) stopped the run; ``results`` holds the items that finished."""
 
     def __init__(self, results: list[ItemResult]) -> None:
         super().__init__("interrupted")
@@ -278,14 +418,15 @@ def run(
     failure stops the run: items not started are left out of the results.
     ``executor`` runs the items somewhere else than `run_locally` does (see
     `convcli.cluster.dask_executor`); items whose outputs clash are failed
-    here first, whichever runs the rest.
+    here first, whichever runs the rest (`check_plan` refuses such a run
+    before it starts).
 
     Raises
     ------
     Interrupted
-        On Ctrl-C: items not started are dropped, items running are finished
-        (their outputs are whole files), and the exception carries the
-        results so far.
+        On Ctrl-C, SIGTERM or SIGHUP: items not started are dropped, items
+        running are finished (their outputs are whole files), and the
+        exception carries the results so far.
     """
     execute = executor or run_locally
     report = on_item or (lambda _: None)
@@ -333,6 +474,12 @@ def run_locally(
         _run_pool(items, plan, jobs, fail_fast, done, report)
 
 
+SAME_CTRL_C = 0.5
+"""Seconds within which a second SIGINT is the same Ctrl-C delivered twice.
+
+`timeout -s INT` and some shells signal both the process and its group."""
+
+
 def _run_pool(
     items: Sequence[Item],
     plan: Plan,
@@ -341,107 +488,104 @@ def _run_pool(
     done: dict[Path, ItemResult],
     report: Callable[[ItemResult], None],
 ) -> None:
-    """Run the items on ``jobs`` processes, recording each result in ``done``.
+    """Run the items on ``jobs`` worker processes, recording each result in ``done``.
 
-    On Ctrl-C (KeyboardInterrupt here), items not started are dropped and
-    the running ones finish before the exception goes on; a second Ctrl-C
-    kills the workers and removes their temporary files.
+    Each worker runs one item at a time (and holds the next, see
+    `convcli.workers.Pool`). A worker that dies (killed, out of memory) fails
+    only the item it was running, whose temporary files are removed; the item
+    it held next goes back in line, and gets a new worker. On Ctrl-C, SIGTERM or SIGHUP (a
+    `KeyboardInterrupt` here) no item starts and the running ones finish
+    before the exception goes on; a second one, `SAME_CTRL_C` seconds or more
+    later, kills the workers and removes their temporary files. However this
+    ends, no worker is left running.
     """
+    running: dict[Path, Item] = {}
     with workers.worker_environment(workers.threads_per_worker(jobs)):
-        pool = ProcessPoolExecutor(
-            max_workers=min(jobs, len(items)),
-            mp_context=workers.pool_context(),
-            initializer=_init_worker,
-            initargs=(plan,),
+        pool = workers.Pool(
+            _work, min(jobs, len(items)), initializer=_init_worker, initargs=(plan,)
         )
-        _drive(pool, items, plan, jobs, fail_fast, done, report)
-
-
-SAME_CTRL_C = 0.5
-"""Seconds within which a second SIGINT is the same Ctrl-C delivered twice.
-
-`timeout -s INT` and some shells signal both the process and its group."""
+        try:
+            _drive(pool, items, plan, fail_fast, running, done, report)
+        finally:
+            # Only after an unexpected error are workers still busy here.
+            killed = pool.close()
+            remove_temporaries([running[k] for k in killed if k in running], plan)
 
 
 def _drive(
-    pool: ProcessPoolExecutor,
+    pool: workers.Pool,
     items: Sequence[Item],
     plan: Plan,
-    jobs: int,
     fail_fast: bool,
+    running: dict[Path, Item],
     done: dict[Path, ItemResult],
     report: Callable[[ItemResult], None],
 ) -> None:
-    """Feed the pool a few items per worker and collect results as they end."""
-    running: dict[Future[ItemResult], Item] = {}
-    queue = iter(items)
+    """Give the workers the items, and collect the results as they end."""
+    queue = deque(items)
 
-    def collect(future: Future[ItemResult]) -> ItemResult:
-        item = running[future]
-        try:
-            result = future.result()
-        except Exception as err:  # the worker died (killed, out of memory)
-            reason = f"{type(err).__name__}: {err}".rstrip(": ")
-            result = ItemResult(item.path, "failed", error=f"{item.path}: {reason}")
-        # Only now: a Ctrl-C before this line leaves the item to be collected again.
-        running.pop(future)
-        done[item.path] = result
-        report(result)
-        return result
-
-    def refill() -> None:
-        # A few items per worker in flight, so that Ctrl-C and --fail-fast
-        # have little queued work to drop.
-        for item in queue:
-            try:
-                with workers.held_sigint():  # submit may start a worker process
-                    running[pool.submit(_work, item)] = item
-            except BrokenProcessPool as err:
-                result = ItemResult(item.path, "failed", error=f"{item.path}: {err}")
+    def collect() -> None:
+        # With the stop signals held: a result taken is a result recorded.
+        with workers.held_signals():
+            while pool.finished:
+                outcome = pool.finished[0]
+                item = running.pop(outcome.key)
+                if not outcome.started:  # its worker died first, or the run stops
+                    queue.appendleft(item)
+                    pool.finished.popleft()
+                    continue
+                if outcome.ok:
+                    result = outcome.value
+                else:
+                    if outcome.died:  # it may have been writing
+                        remove_temporaries([item], plan)
+                    error = f"{item.path}: {outcome.value}"
+                    result = ItemResult(item.path, "failed", error=error)
                 done[item.path] = result
                 report(result)
-                continue
-            if len(running) >= 2 * jobs:
-                break
+                pool.finished.popleft()
+                if fail_fast and result.status == "failed":
+                    pool.stop_starting()
+
+    def feed() -> None:
+        while queue and pool.has_room():
+            with workers.held_signals():  # a worker starting is not cut in half
+                item = queue.popleft()
+                running[item.path] = item
+                try:
+                    pool.submit(item.path, item)
+                except OSError as err:
+                    running.pop(item.path)
+                    if pool.workers():  # run on with the workers there are
+                        pool.size = pool.workers()
+                        queue.appendleft(item)
+                        return
+                    error = f"{item.path}: cannot start a worker process: {err}"
+                    result = ItemResult(item.path, "failed", error=error)
+                    done[item.path] = result
+                    report(result)
 
     try:
-        refill()
-        stop = False
+        feed()
         while running:
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                failed = collect(future).status == "failed"
-                stop = stop or (fail_fast and failed)
-            if not stop:
-                refill()
-    except KeyboardInterrupt:
+            pool.wait()
+            collect()
+            feed()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: no item starts any more
         first = time.monotonic()
-        for future in list(running):
-            if future.cancel():
-                running.pop(future)
+        pool.stop_starting()
         while running:
             try:
-                for future in list(running):
-                    collect(future)
+                collect()
+                pool.wait()
             except KeyboardInterrupt:
                 if time.monotonic() - first < SAME_CTRL_C:
                     continue  # one Ctrl-C sent to the process and to its group
-                _terminate(pool)  # a second Ctrl-C: stop the workers now
-                remove_temporaries(items, plan)
+                collect()
+                killed = pool.kill()  # a second Ctrl-C: stop the workers now
+                remove_temporaries([running.pop(k) for k in killed], plan)
                 raise
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Kill the workers (ProcessPoolExecutor has no public way to)."""
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
-        process.terminate()
-    for process in list(processes.values()):
-        process.join(timeout=5)
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def remove_temporaries(items: Sequence[Item], plan: Plan) -> None:
@@ -477,33 +621,3 @@ def _without_clashes(
         owner.update(dict.fromkeys(paths, item.path))
         kept.append(item)
     return kept, failed
-
-
-def manifest_line(result: ItemResult, plan: Plan) -> str:
-    """Return one JSON line: the item, its outputs, each kernel and its options.
-
-    A kernel is recorded with its spec's parameters (``sigma`` of
-    ``gaussian:sigma=3``), its shape and its weights' SHA-256, and the
-    options with ``range`` resolved to the one used, so that a line says
-    exactly what made its outputs.
-    """
-    record = {
-        **result.to_json(),
-        "kernels": [
-            {
-                "name": kernel.name,
-                "source": kernel.source,
-                "params": dict(kernel.params),
-                "shape": list(kernel.weights.shape),
-                "weights_sha256": hashlib.sha256(kernel.weights.tobytes()).hexdigest(),
-                "options": _options_json(options, kernel),
-            }
-            for kernel, options in plan.pairs
-        ],
-    }
-    return json.dumps(record) + "\n"
-
-
-def _options_json(options: ApplyOptions, kernel: Kernel) -> dict[str, Any]:
-    doc = asdict(replace(options, range=options.range or kernel.range))
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}

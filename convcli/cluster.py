@@ -7,8 +7,8 @@ uses `convcli.batch`, never the other way round. The work per item is
 ``distributed`` scheduler only places it. Items go out in bounded
 windows (never millions of futures at once), results come back as they end,
 a task whose worker dies is retried elsewhere (outputs are written atomically,
-so a killed attempt leaves no partial file), and Ctrl-C cancels what is
-outstanding. ``distributed`` is imported only here, only when asked for
+so a killed attempt leaves no partial file), and Ctrl-C (SIGTERM, SIGHUP)
+records the items already finished and cancels what is outstanding. ``distributed`` is imported only here, only when asked for
 (``pip install 'convcli[dask]'``).
 """
 
@@ -164,7 +164,8 @@ def run_on_dask(
                 running.clear()
                 break
             submit_more()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        _collect_finished(running, done, report)
         client.cancel(list(running))
         raise
     finally:
@@ -175,6 +176,30 @@ def run_on_dask(
         # local cluster's workers are gone (a remote one may still be writing).
         if cluster is not None or not (running or cancelled):
             remove_temporaries(items, plan)
+
+
+def _collect_finished(
+    running: dict[Any, Item],
+    done: dict[Path, ItemResult],
+    report: Callable[[ItemResult], None],
+) -> None:
+    """Record the items whose task had finished when the run was stopped.
+
+    Their outputs are on disk: the summary must count them. A result that
+    cannot be fetched within a second is left out (its item counts as not
+    started; its outputs, whole files, stay).
+    """
+    with workers.held_signals():
+        for future, item in list(running.items()):
+            if future.status != "finished":
+                continue
+            try:
+                result = future.result(timeout=1)
+            except Exception:  # the cluster is going away: leave it out
+                continue
+            running.pop(future)
+            done[item.path] = result
+            report(result)
 
 
 def _prepare_worker(per_host: dict[str, int], dask_worker: Any = None) -> None:

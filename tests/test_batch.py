@@ -504,16 +504,14 @@ def test_two_inputs_with_one_output_clash(runner: CliRunner, tmp_path: Path) -> 
     _save(src / "b.png", rng.integers(0, 256, (6, 6), dtype=np.uint8))
     out = tmp_path / "OUT"
     result = _batch(runner, src, "-k", "sobel", "-o", out, "--float", "--json")
-    assert result.exit_code == 1, result.output
-    items = {Path(i["input"]).name: i for i in json.loads(result.stdout)["items"]}
-    assert items["a.jpg"]["status"] == items["b.png"]["status"] == "done"
-    assert items["a.png"]["status"] == "failed"
-    error = items["a.png"]["error"]
+    # Issue 12: two planned outputs that are one file stop the run before it
+    # starts (exit 2, both inputs named, nothing written).
+    assert result.exit_code == 2, result.output
+    error = result.stderr
     assert str(src / "a.png") in error
     assert str(src / "a.jpg") in error
     assert str(out / "a.sobel.tif") in error
-    assert _files(out) == {"a.sobel.tif", "b.sobel.tif"}
-    assert _read(out / "a.sobel.tif").dtype == np.float32
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------

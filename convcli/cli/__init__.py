@@ -12,13 +12,18 @@ at load time.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import warnings
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from convcli import __version__
 from convcli.cli import apply, batch, kernels, trace
-from convcli.cli.common import state
+from convcli.cli.common import EXIT_INTERRUPTED, state
 
 __all__ = ["app", "main"]
 
@@ -65,5 +70,77 @@ app.command()(trace.trace)
 
 
 def main() -> None:
-    """Run the convcli command line."""
-    app()
+    """Run the convcli command line.
+
+    SIGTERM and SIGHUP stop a command as Ctrl-C does (no partial file; batch
+    prints its summary), and the exit code is 128 + the signal's number: 130,
+    143, 129. Python warnings (numpy's overflow to inf, say, which is a
+    defined result) are not shown, in this process or in batch's workers,
+    unless ``--debug`` comes before the command.
+    """
+    from convcli import workers
+
+    workers.handle_stop_signals()
+    if not _debug(sys.argv[1:]):
+        warnings.simplefilter("ignore")
+        os.environ["PYTHONWARNINGS"] = "ignore"  # the worker processes, too
+    try:
+        app()
+        code: int | str | None = 0
+    except SystemExit as end:
+        code = end.code
+    except KeyboardInterrupt:  # before or after the command ran
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        code = workers.stop_exit_code()
+    _after_the_end(code)
+    _flush_quietly()
+    for signum in workers.STOP_SIGNALS:  # Python resets its handlers as it exits
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def _after_the_end(code: int | str | None) -> None:
+    """Let a stop signal that comes once the exit code is decided change nothing.
+
+    The summary is printed and only the output's last flush is left: one late
+    signal (one Ctrl-C sent to the process and to its group) is absorbed, a
+    second one exits at once with the decided code. After the flush, they
+    are ignored while Python shuts down.
+    """
+    from convcli import workers
+
+    late: list[int] = []
+    status = code if isinstance(code, int) else int(code is not None)
+
+    def absorb(signum: int, _frame: FrameType | None) -> None:
+        late.append(signum)
+        if len(late) > 1:
+            os._exit(status)
+
+    for signum in workers.STOP_SIGNALS:
+        signal.signal(signum, absorb)
+
+
+def _debug(args: list[str]) -> bool:
+    """Whether ``--debug`` is among the root options (those before the command)."""
+    for arg in args:
+        if not arg.startswith("-"):
+            return False
+        if arg == "--debug":
+            return True
+    return False
+
+
+def _flush_quietly() -> None:
+    """Flush stdout and stderr; a reader or terminal that is gone is not an error."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass

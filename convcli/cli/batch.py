@@ -6,11 +6,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, user_errors
+from convcli.cli.common import EXIT_FAILED, user_errors
 from convcli.cli.options import (
     AUTO,
     CARRY,
@@ -39,6 +39,7 @@ from convcli.cli.options import (
 if TYPE_CHECKING:
     from convcli.batch import Executor, Item, ItemResult, Plan
     from convcli.cli.options import Like
+    from convcli.manifest import Manifest
     from convcli.pipeline import ApplyOptions
 
 InDirArg = Annotated[Path, typer.Argument(help="The folder of images to filter.")]
@@ -122,12 +123,17 @@ def batch(
     The folder tree is mirrored under OUT_DIR, outputs named as `apply`
     names them. A bad file is reported and the run goes on; exit code 1 if
     any item failed, 130 if interrupted (Ctrl-C finishes the items running,
-    starts no more, and leaves no partial file). Inputs are never touched.
+    starts no more, and leaves no partial file; SIGTERM and SIGHUP do the
+    same and exit 143 and 129). Inputs are never touched: a run whose
+    outputs or manifest would replace an input, or one another, stops
+    before it starts (exit 2).
     """
     n_jobs = _get_ready(jobs, local=scheduler is None)
+    from convcli import workers
     from convcli.batch import Interrupted
 
     outcome = _Outcome()
+    log: Manifest | None = None
     start = time.perf_counter()
     try:  # Ctrl-C anywhere: report what finished, exit 130 (not click's "Aborted!")
         with user_errors():
@@ -150,27 +156,47 @@ def batch(
             plan = _plan(kernel, options, like_library, skip_existing)
             if scheduler is not None:  # remote workers have other working folders
                 in_dir, out = in_dir.resolve(), out.resolve()
-            outcome.items = _find_work(in_dir, out, recursive, glob_patterns)
+            outcome.items = _find_work(
+                in_dir, out, recursive, glob_patterns, outcome.unlisted
+            )
+            log = _prepare_writes(outcome.items, plan, out, manifest)
         executor = _executor(scheduler, scheduler_timeout)
         outcome.results = _run(
-            outcome.items, plan, executor, n_jobs, fail_fast, manifest, quiet=as_json
+            outcome, plan, executor, n_jobs, fail_fast, log, quiet=as_json
         )
     except Interrupted as stop:
-        outcome.results, outcome.interrupted = stop.results, True
+        outcome.results = outcome.unlisted + stop.results
+        outcome.interrupted = True
     except KeyboardInterrupt:
         outcome.interrupted = True
+    finally:
+        if log is not None:  # the manifest goes into place, whatever ended the run
+            try:
+                with workers.held_signals():
+                    log.close()
+            except KeyboardInterrupt:
+                outcome.interrupted = True
     _report(outcome, time.perf_counter() - start, as_json=as_json)
+    if log is not None and log.error is not None:
+        from convcli import render
+
+        render.error(log.error)
     if outcome.interrupted:
-        raise typer.Exit(code=EXIT_INTERRUPTED)
-    if any(r.status == "failed" for r in outcome.results):
+        raise typer.Exit(code=workers.stop_exit_code())
+    failed = any(r.status == "failed" for r in outcome.results)
+    if failed or (log is not None and log.error is not None):
         raise typer.Exit(code=EXIT_FAILED)
 
 
 @dataclass
 class _Outcome:
-    """How far a run got: the items found, the results so far, whether Ctrl-C stopped it."""
+    """How far a run got: what was found, the results so far, whether a signal stopped it.
+
+    ``unlisted`` holds the folders that could not be listed, as failed results.
+    """
 
     items: list[Item] = field(default_factory=list)
+    unlisted: list[ItemResult] = field(default_factory=list)
     results: list[ItemResult] = field(default_factory=list)
     interrupted: bool = False
 
@@ -180,7 +206,7 @@ def _get_ready(jobs: int | None, *, local: bool) -> int:
 
     For a ``local`` run, the process pool's worker server imports numpy and
     Pillow on the other core while this process imports its own. Ctrl-C
-    here exits 130 at once: no item ran.
+    (SIGTERM, SIGHUP) here exits 130 (143, 129) at once: no item ran.
     """
     from convcli import workers
 
@@ -188,10 +214,10 @@ def _get_ready(jobs: int | None, *, local: bool) -> int:
     try:
         if local:
             workers.start_server(n_jobs)
-        from convcli import batch, kernels, pipeline, render  # noqa: F401
+        from convcli import batch, kernels, manifest, pipeline, render  # noqa: F401
     except KeyboardInterrupt:
         typer.echo("convcli batch (interrupted): no item ran")
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        raise typer.Exit(code=workers.stop_exit_code()) from None
     return n_jobs
 
 
@@ -214,29 +240,42 @@ def _plan(
 
 
 def _find_work(
-    in_dir: Path, out: Path, recursive: bool, glob_patterns: list[str] | None
+    in_dir: Path,
+    out: Path,
+    recursive: bool,
+    glob_patterns: list[str] | None,
+    unlisted: list[ItemResult],
 ) -> list[Item]:
-    """List the images to filter, and create the output folder."""
+    """List the images to filter; the folders that cannot be listed go to ``unlisted``."""
     from convcli.batch import DEFAULT_GLOBS, find_images
 
-    items = find_images(
-        in_dir, out, recursive=recursive, globs=glob_patterns or DEFAULT_GLOBS
+    return find_images(
+        in_dir,
+        out,
+        recursive=recursive,
+        globs=glob_patterns or DEFAULT_GLOBS,
+        unlisted=unlisted,
     )
+
+
+def _prepare_writes(
+    items: list[Item], plan: Plan, out: Path, manifest: Path | None
+) -> Manifest | None:
+    """Check the whole output plan; then create the output folder and start the manifest.
+
+    Nothing is written before the plan is checked: an output or a manifest
+    that would replace an input, or one another, is bad input (exit 2).
+    """
+    from convcli.batch import check_plan
+    from convcli.manifest import Manifest
+
+    check_plan(items, plan, manifest=manifest)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         msg = f"{out}: cannot create the output folder: {err.strerror or err}"
         raise ValueError(msg) from None
-    return items
-
-
-def _open_manifest(path: Path) -> Any:
-    """Open the manifest for writing, one line per item as items end."""
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as err:
-        msg = f"{path}: cannot write the manifest: {err.strerror or err}"
-        raise ValueError(msg) from None
+    return Manifest.open(manifest) if manifest is not None else None
 
 
 def _executor(scheduler: str | None, timeout: float) -> Executor:
@@ -251,65 +290,71 @@ def _executor(scheduler: str | None, timeout: float) -> Executor:
 
 
 def _run(
-    items: list[Item],
+    outcome: _Outcome,
     plan: Plan,
     executor: Executor,
     jobs: int,
     fail_fast: bool,
-    manifest: Path | None,
+    log: Manifest | None,
     *,
     quiet: bool,
 ) -> list[ItemResult]:
     """Run the items, drawing the progress bar (unless ``quiet``) and the manifest.
 
-    Each item's manifest line is written as the item ends.
+    Each item's manifest line is written as the item ends; the folders that
+    could not be listed come first, as failed results (with ``fail_fast``,
+    one of them stops the run before any item).
     """
     from convcli import render
-    from convcli.batch import manifest_line, run
+    from convcli.batch import run
+    from convcli.manifest import manifest_line
 
-    with user_errors():
-        log = _open_manifest(manifest) if manifest is not None else None
-    try:
-        with render.batch_progress(len(items), enabled=not quiet) as advance:
+    total = len(outcome.items) + len(outcome.unlisted)
+    with render.batch_progress(total, enabled=not quiet) as advance:
 
-            def on_item(result: ItemResult) -> None:
-                advance(result)
-                if log is not None:
-                    log.write(manifest_line(result, plan))
-                    log.flush()
+        def on_item(result: ItemResult) -> None:
+            advance(result)
+            if log is not None:
+                log.write(manifest_line(result, plan))
 
-            with user_errors():  # an unreachable scheduler is bad input: exit 2
-                results = run(
-                    items,
-                    plan,
-                    jobs=jobs,
-                    fail_fast=fail_fast,
-                    on_item=on_item,
-                    executor=executor,
-                )
-    finally:
-        if log is not None:
-            log.close()
-    return results
+        for result in outcome.unlisted:
+            on_item(result)
+        if fail_fast and outcome.unlisted:
+            return list(outcome.unlisted)
+        with user_errors():  # an unreachable scheduler is bad input: exit 2
+            results = run(
+                outcome.items,
+                plan,
+                jobs=jobs,
+                fail_fast=fail_fast,
+                on_item=on_item,
+                executor=executor,
+            )
+    return outcome.unlisted + results
 
 
 def _report(outcome: _Outcome, seconds: float, *, as_json: bool) -> None:
-    """Print the run's summary (a table, or JSON) and each failed item's error."""
-    from convcli import render
+    """Print the run's summary (a table, or JSON) and each failed item's error.
 
-    results, total = outcome.results, len(outcome.items)
-    if as_json:
-        doc = {
-            "items": [r.to_json() for r in results],
-            "summary": render.batch_counts(
-                results, total, seconds, outcome.interrupted
-            ),
-        }
-        render.print_json(json.dumps(doc, indent=2))
-        return
-    render.console.print(
-        render.batch_table(results, total, seconds, outcome.interrupted)
-    )
-    for r in results:
-        if r.status == "failed":
-            render.console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
+    A terminal that is gone (SIGHUP) takes nothing more: that is no error.
+    """
+    from convcli import render
+    from convcli.manifest import finite_json
+
+    results = outcome.results
+    total = len(outcome.items) + len(outcome.unlisted)
+    try:
+        if as_json:
+            counts = render.batch_counts(results, total, seconds, outcome.interrupted)
+            doc = {"items": [r.to_json() for r in results], "summary": counts}
+            text = json.dumps(finite_json(doc), indent=2, allow_nan=False)
+            render.print_json(text)
+            return
+        render.console.print(
+            render.batch_table(results, total, seconds, outcome.interrupted)
+        )
+        for r in results:
+            if r.status == "failed":
+                render.console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
+    except OSError:
+        pass

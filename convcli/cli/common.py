@@ -16,7 +16,7 @@ from convcli.errors import ConvcliError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM, SIGHUP: 143, 129 (`workers.stop_exit_code`)
 
 
 @dataclass
