@@ -487,6 +487,31 @@ def test_own_case_batch_filters_every_frame_of_an_animation(tmp_path: Path) -> N
     assert (len(frames), durations, loop) == (5, [70] * 5, 1)
 
 
+def test_own_case_batch_frame_n_takes_one_frame_of_each_animation(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    frames = random_frames(4, seed=18)
+    save_animation(tmp_path / "in" / "a.gif", frames, durations=[50] * 4, loop=0)
+    before = snapshot(tmp_path)
+    run_convcli(
+        ["batch", "in", "-k", "blur", "-o", "out", "--frame", "2"], cwd=tmp_path
+    ).expect(0)
+    assert_files(tmp_path, before, written={"out/a.blur.gif"})
+    out, _, _ = read_frames(tmp_path / "out" / "a.blur.gif")
+    assert len(out) == 1
+    single = tmp_path / "single.gif"
+    with Image.open(tmp_path / "in" / "a.gif") as img:
+        img.seek(2)
+        img.convert("RGB").save(single)
+    run_convcli(
+        ["apply", "single.gif", "-k", "blur", "-o", "ref/"], cwd=tmp_path
+    ).expect(0)
+    np.testing.assert_array_equal(
+        out[0], read_frames(tmp_path / "ref" / "single.blur.gif")[0][0]
+    )
+
+
 def test_own_case_a_16_bit_apng_is_read_in_8_bits_with_a_warning(
     tmp_path: Path,
 ) -> None:

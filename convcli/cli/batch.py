@@ -24,6 +24,7 @@ from convcli.cli.options import (
     DilationOpt,
     FlipOpt,
     FloatOpt,
+    FrameOpt,
     JsonOpt,
     KernelSpecs,
     LikeOpt,
@@ -117,6 +118,7 @@ def batch(
     max_pixels: MaxPixelsOpt = None,
     alpha: AlphaOpt = CARRY,
     like_library: LikeOpt = None,
+    frame: FrameOpt = None,
 ) -> None:
     """Filter every image in IN_DIR with each KERNEL, in parallel, into OUT_DIR.
 
@@ -152,6 +154,7 @@ def batch(
                 compress_level,
                 max_pixels,
                 alpha,
+                frame=frame,
             )
             plan = _plan(kernel, options, like_library, skip_existing)
             if scheduler is not None:  # remote workers have other working folders
