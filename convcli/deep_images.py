@@ -45,7 +45,8 @@ from convcli.deep_headers import PNG_SIGNATURE as PNG_SIGNATURE
 from convcli.deep_headers import DeepHeader as DeepHeader
 from convcli.deep_headers import holds as holds
 from convcli.deep_headers import sniff as sniff
-from convcli.picture import ImageError, shown
+from convcli.errors import shown
+from convcli.picture import ImageError
 
 U16 = npt.NDArray[np.uint16]
 

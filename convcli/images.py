@@ -26,11 +26,11 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from convcli import deep_headers
+from convcli.errors import shown as shown
 from convcli.picture import ImageError as ImageError
 from convcli.picture import Picture as Picture
 from convcli.picture import convert_channels as convert_channels
 from convcli.picture import rescale_bounds as rescale_bounds
-from convcli.picture import shown as shown
 from convcli.picture import to_pixels as to_pixels
 from convcli.saving import ANIMATIONS as ANIMATIONS
 from convcli.saving import FORMATS as FORMATS

@@ -9,7 +9,6 @@ path (`shown`). No file is opened here.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,23 +57,6 @@ class Picture:
         """(H, W, C) of the colour channels."""
         h, w, c = self.pixels.shape
         return int(h), int(w), int(c)
-
-
-def shown(path: str | os.PathLike[str]) -> str:
-    r"""Return a path as messages and tables show it: control characters escaped.
-
-    A newline in a file name would split a one-line error; a byte that is not
-    UTF-8 (which Python keeps as a lone surrogate) could not be printed at all.
-
-    Examples
-    --------
-    >>> print(shown("a\nb.png"), shown("caf\u00e9.png"))
-    a\nb.png café.png
-    """
-    text = os.fspath(path)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def convert_channels(picture: Picture, channels: str) -> Picture:

@@ -20,7 +20,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from convcli import deep_headers
-from convcli.picture import ImageError, shown
+from convcli.errors import shown
+from convcli.picture import ImageError
 
 # Output formats by file ending, and whether each holds 16-bit gray.
 FORMATS: dict[str, tuple[str, bool]] = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostile import (
+    Run,
     assert_files,
     decodes,
     run_convcli,
@@ -648,3 +651,53 @@ def test_issue_12_a_signal_mid_bank_leaves_whole_files_and_a_summary(
         assert decodes(tmp_path / path), path
         assert f"wrote {path} before it was interrupted" in out
     assert {p: d for p, d in after.items() if p in before} == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["apply", "a.png", "-k", "sobel", "-o", "out/"],
+        ["apply", "a.png", "-k", "sobel", "-o", "out/", "--json"],
+        ["batch", "in", "-k", "sobel", "-o", "out"],
+        ["batch", "in", "-k", "sobel", "-o", "out", "--json"],
+    ],
+    ids=["apply", "apply-json", "batch", "batch-json"],
+)
+def test_issue_12_stdout_on_a_full_disk_is_one_line_exit_1(
+    tmp_path: Path, args: list[str]
+) -> None:
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "in" / "a.png")
+    before = snapshot(tmp_path)
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "convcli", *args],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"},
+            timeout=120,
+            check=False,
+        )
+    r = Run(args, proc.returncode, "", proc.stderr.decode())
+    r.expect(1, error="cannot write the output to stdout: No space left on device")
+    # the images were written all the same; only the report was lost
+    assert_files(tmp_path, before, written={"out/a.sobel.png"})
+
+
+@pytest.mark.parametrize("command", ["apply", "kernels", "batch"])
+def test_issue_12_control_characters_in_a_name_are_escaped_in_errors(
+    tmp_path: Path, command: str
+) -> None:
+    name = "a\x1b[31mb\nc.png"
+    args = {
+        "apply": ["apply", name, "-k", "sobel"],
+        "kernels": ["kernels", name],
+        "batch": ["batch", name, "-k", "sobel", "-o", "out"],
+    }[command]
+    r = run_convcli(args, cwd=tmp_path)
+    assert r.code == 2, r
+    assert "\x1b" not in r.err, r.err
+    errors = [line for line in r.err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, r.err
+    assert "a\\x1b[31mb" in errors[0]  # escaped, whatever the message

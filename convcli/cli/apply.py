@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from convcli.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, state, user_errors
+from convcli.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    state,
+    stdout_failures,
+    user_errors,
+)
 from convcli.cli.options import (
     AUTO,
     CARRY,
@@ -139,11 +145,12 @@ def apply(
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: what was done, then stop
         run.interrupted = True
     _warn([n for r in run.results for n in r.notes], shown_notes)
-    if as_json:
-        doc = _result_json(run)
-        typer.echo(json.dumps(doc, indent=2, allow_nan=False))
-    else:
-        _print_tables(run, explain=explain)
+    with stdout_failures():
+        if as_json:
+            doc = _result_json(run)
+            typer.echo(json.dumps(doc, indent=2, allow_nan=False))
+        else:
+            _print_tables(run, explain=explain)
     if run.interrupted:
         raise typer.Exit(code=EXIT_INTERRUPTED)
     if run.failures:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli.common import EXIT_FAILED, user_errors
+from convcli.cli.common import EXIT_FAILED, stdout_failures, user_errors
 from convcli.cli.options import (
     AUTO,
     CARRY,
@@ -179,7 +179,8 @@ def batch(
                     log.close()
             except KeyboardInterrupt:
                 outcome.interrupted = True
-    _report(outcome, time.perf_counter() - start, as_json=as_json)
+    with stdout_failures():
+        _report(outcome, time.perf_counter() - start, as_json=as_json)
     if log is not None and log.error is not None:
         from convcli import render
 
@@ -339,7 +340,8 @@ def _run(
 def _report(outcome: _Outcome, seconds: float, *, as_json: bool) -> None:
     """Print the run's summary (a table, or JSON) and each failed item's error.
 
-    A terminal that is gone (SIGHUP) takes nothing more: that is no error.
+    A terminal that is gone after a stop signal (SIGHUP) takes nothing more:
+    that is no error. Otherwise a failed write goes on to `stdout_failures`.
     """
     from convcli import render
     from convcli.manifest import finite_json
@@ -360,4 +362,5 @@ def _report(outcome: _Outcome, seconds: float, *, as_json: bool) -> None:
             if r.status == "failed":
                 render.console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
     except OSError:
-        pass
+        if not outcome.interrupted:
+            raise  # a full disk on stdout: stdout_failures says so, exit 1

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from convcli.cli.common import user_errors
+from convcli.cli.common import stdout_failures, user_errors
 
 if TYPE_CHECKING:
     from convcli.kernels import Kernel
@@ -30,7 +30,6 @@ def kernels(
     `convcli kernels gaussian:sigma=2`, `convcli kernels "0,-1,0;-1,5,-1;0,-1,0"`.
     """
     from convcli import render
-    from convcli.cli.trace import stdout_failures
     from convcli.kernels import list_kernels, load_kernel
     from convcli.tracing import json_text
 

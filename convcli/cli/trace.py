@@ -8,18 +8,13 @@ fails while being written is exit 1.
 
 from __future__ import annotations
 
-import errno
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from convcli.cli.common import EXIT_FAILED, state, user_errors
+from convcli.cli.common import EXIT_FAILED, state, stdout_failures, user_errors
 from convcli.cli.options import (
     Border,
     CvalOpt,
@@ -183,36 +178,6 @@ def _write_gif(gif: Path, t: Trace, title: str) -> None:
         if state.debug:
             raise
         render.error(str(err))
-        raise typer.Exit(code=EXIT_FAILED) from None
-
-
-@contextmanager
-def stdout_failures() -> Iterator[None]:
-    """Turn a failed write to stdout into ``Error: ...`` and exit code 1.
-
-    A full disk (``> /dev/full``) or an I/O error loses output: that is said
-    on stderr. A reader that has gone (``| head -1``) ends the command
-    quietly, with exit code 1 as rich does for the text views. Either way
-    stdout is pointed at ``/dev/null``, so that Python's last flush does not
-    fail again.
-    """
-    try:
-        yield
-        sys.stdout.flush()
-    except OSError as err:
-        if state.debug:
-            raise
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):  # no real stdout (a test's capture)
-            pass
-        if err.errno == errno.EPIPE:
-            raise typer.Exit(code=EXIT_FAILED) from None
-        from convcli import render
-
-        render.error(f"cannot write the output to stdout: {err.strerror or err}")
         raise typer.Exit(code=EXIT_FAILED) from None
 
 

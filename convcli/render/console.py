@@ -6,14 +6,21 @@ import sys
 
 from rich.console import Console
 
+from convcli.errors import shown
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
 def error(message: str) -> None:
-    """Print ``Error: message`` on stderr, as plain text (paths may hold ``[``)."""
+    """Print ``Error: message`` on stderr, on one line, as plain text.
+
+    Paths may hold ``[`` (no markup) and control characters, which are
+    escaped so that a file name can neither split the line nor drive the
+    terminal.
+    """
     err_console.print(
-        f"Error: {message}", markup=False, highlight=False, soft_wrap=True
+        f"Error: {shown(message)}", markup=False, highlight=False, soft_wrap=True
     )
 
 
