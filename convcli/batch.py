@@ -15,7 +15,6 @@ re-exported here).
 from __future__ import annotations
 
 import fnmatch
-import glob
 import hashlib
 import os
 import stat
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from convcli import workers
+from convcli.atomic import temporaries
 from convcli.errors import ConvcliError
 from convcli.images import FORMATS
 from convcli.kernels import Kernel
@@ -594,11 +594,11 @@ def remove_temporaries(items: Sequence[Item], plan: Plan) -> None:
     Call it only once no worker writes any more: a temporary file is a write
     in progress until then.
 
-    `convcli.images.save` writes ``.<name>.<random>.tmp`` beside ``<name>``.
+    Writes go through `convcli.atomic`, which names their temporary files.
     """
     for item in items:
         for target in plan.outputs(item):
-            for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            for tmp in temporaries(target):
                 tmp.unlink(missing_ok=True)
 
 

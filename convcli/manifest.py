@@ -15,11 +15,11 @@ import json
 import math
 import os
 import stat
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from convcli.atomic import finish, make_temporary
 from convcli.errors import ConvcliError
 from convcli.kernels import Kernel
 from convcli.pipeline import ApplyOptions
@@ -88,10 +88,6 @@ def _options_json(options: ApplyOptions, kernel: Kernel) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 class Manifest:
     """The ``--manifest`` file: one JSON line per item, as each item ends.
 
@@ -132,10 +128,7 @@ class Manifest:
                 fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
                 os.set_blocking(fd, True)
                 return cls(path, os.fdopen(fd, "w", encoding="utf-8"), None)
-            folder = path.parent if str(path.parent) else Path()
-            fd, name = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=folder
-            )
+            fd, tmp = make_temporary(path)
         except OSError as err:
             reason = (
                 "a FIFO that no process reads"
@@ -144,7 +137,7 @@ class Manifest:
             )
             msg = f"{path}: cannot write the manifest: {reason or err}"
             raise ConvcliError(msg) from None
-        return cls(path, os.fdopen(fd, "w", encoding="utf-8"), Path(name))
+        return cls(path, os.fdopen(fd, "w", encoding="utf-8"), tmp)
 
     def write(self, line: str) -> None:
         """Write one line and flush it; after a failure, do nothing."""
@@ -169,8 +162,7 @@ class Manifest:
             return
         try:
             if self.error is None:
-                os.chmod(self._tmp, 0o666 & ~_UMASK)
-                os.replace(self._tmp, self.path)
+                finish(self._tmp, self.path)
         except OSError as err:
             self._fail(err)
         finally:

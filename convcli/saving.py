@@ -9,7 +9,6 @@ half-written image is ever left. 16-bit colour and gray+alpha go through
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from convcli import deep_headers
+from convcli.atomic import TMP_STEM_BYTES as TMP_STEM_BYTES
+from convcli.atomic import finish, make_temporary
 from convcli.errors import shown
 from convcli.picture import ImageError
 
@@ -45,8 +46,6 @@ PNG_LEVEL = 1
 
 # The process's umask, read once: mkstemp makes 0600 files, outputs get what
 # an ordinary open() would give them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def output_format(path: str | os.PathLike[str]) -> tuple[str, bool]:
@@ -248,11 +247,6 @@ def save_frames(
     )
 
 
-TMP_STEM_BYTES = 96
-"""How much of the target's name a temporary file's name keeps: ``.NAME.XXXXXXXX.tmp``
-stays within the 255 bytes a file name may take, however long NAME is."""
-
-
 def write_atomically(p: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Run ``write`` on a temporary file beside ``p``, then rename it to ``p``.
 
@@ -263,20 +257,15 @@ def write_atomically(p: Path, write: Callable[[BinaryIO], None]) -> Path:
     naming ``p``.
     """
     folder = p.parent if str(p.parent) else Path()
-    stem = os.fsdecode(os.fsencode(p.name)[:TMP_STEM_BYTES])
     try:
-        handle, tmp_name = tempfile.mkstemp(
-            prefix=f".{stem}.", suffix=".tmp", dir=folder
-        )
+        handle, tmp = make_temporary(p)
     except OSError as err:
         msg = f"{shown(p)}: cannot write in {shown(folder)}: {err.strerror or err}"
         raise ImageError(msg) from None
-    tmp = Path(tmp_name)
     try:
         with os.fdopen(handle, "w+b") as stream:  # Pillow's TIFF pages read back
             write(stream)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, p)
+        finish(tmp, p)
     except (OSError, ValueError, KeyError, MemoryError) as err:
         tmp.unlink(missing_ok=True)
         reason = (err.strerror if isinstance(err, OSError) else None) or err

@@ -15,7 +15,6 @@ import math
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import GifImagePlugin, Image, ImageChops, ImageDraw, ImageFont
 
+from convcli.atomic import make_temporary
 from convcli.core import FloatArray
 from convcli.images import ImageError, write_atomically
 from convcli.tracing import Trace, TraceStep, format_number
@@ -414,9 +414,7 @@ def check_gif_path(
         raise ImageError(msg)
     folder = p.parent if str(p.parent) else Path()
     try:  # the one reliable test of a folder: make a file in it (and remove it)
-        handle, probe = tempfile.mkstemp(
-            prefix=f".{p.name}.", suffix=".tmp", dir=folder
-        )
+        handle, probe = make_temporary(p)
     except OSError as err:
         msg = f"{p}: cannot write in {folder}: {err.strerror or err}"
         raise ImageError(msg) from None

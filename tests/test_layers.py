@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "convcli.errors": 0,
     "convcli.names": 0,
     "convcli.workers": 0,
+    "convcli.atomic": 0,
     # the engine: numpy only
     "convcli.core": 1,
     "convcli.tracing": 1,
