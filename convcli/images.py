@@ -228,7 +228,7 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Hea
         mode=mode,
         channels=channels,
         alpha=alpha,
-        sixteen=mode.startswith("I;16"),
+        sixteen=mode.startswith("I;16") or mode == "I",  # I: 32-bit, as 16-bit gray
         frames=frames,
         loop=loop if isinstance(loop, int) else None,
         mixed=mixed,

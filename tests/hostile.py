@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -64,10 +65,20 @@ def run_convcli(
     stdin: bytes | None = None,
     env: dict[str, str] | None = None,
     timeout: float = TIMEOUT,
+    file_bytes: int | None = None,
 ) -> Run:
-    """Run ``python -m convcli ARGS`` in ``cwd`` and wait for it (no terminal)."""
+    """Run ``python -m convcli ARGS`` in ``cwd`` and wait for it (no terminal).
+
+    ``file_bytes`` limits every file the process writes (RLIMIT_FSIZE): a write
+    past it fails with EFBIG, as on a full disk (Python ignores SIGXFSZ).
+    """
     cmd = [sys.executable, "-m", "convcli", *map(str, args)]
     full_env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", **(env or {})}
+
+    def limit() -> None:
+        if file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+
     proc = subprocess.run(
         cmd,
         cwd=cwd,
@@ -76,6 +87,7 @@ def run_convcli(
         env=full_env,
         timeout=timeout,
         check=False,
+        preexec_fn=limit,
     )
     return Run(
         [str(a) for a in args],

@@ -185,13 +185,18 @@ def test_issue_12_case_8_a_read_only_folder_is_one_line_exit_2(
 
 
 def test_issue_12_case_8_a_write_that_fails_late_is_exit_1(tmp_path: Path) -> None:
-    # Mode I holds 16-bit values only its pixels reveal: JPEG cannot take them.
-    x = np.random.default_rng(0).integers(0, 60000, (20, 30)).astype(np.int32)
-    Image.fromarray(x).save(tmp_path / "i32.tif")
+    # Every check passed; then the disk refuses the bytes (a file-size limit,
+    # as a full disk): that pair fails alone, exit 1, no partial file.
+    write_image(tmp_path / "a.png", (120, 160, 3))
+    write_image(tmp_path / "tiny.png", (2, 2, 3), seed=1)
     before = snapshot(tmp_path)
-    r = run_convcli(["apply", "i32.tif", "-k", "box", "-o", "i.jpg"], cwd=tmp_path)
-    r.expect(1, error="i.jpg: JPEG cannot hold 16-bit gray")
-    assert_files(tmp_path, before, written=set())
+    r = run_convcli(
+        ["apply", "a.png", "tiny.png", "-k", "sobel", "-o", "out/"],
+        cwd=tmp_path,
+        file_bytes=4096,
+    )
+    r.expect(1, error="out/a.sobel.png: cannot write")
+    assert_files(tmp_path, before, written={"out/tiny.sobel.png"})
 
 
 def test_issue_12_case_9_a_long_input_name_is_cut_to_fit(tmp_path: Path) -> None:
@@ -701,3 +706,18 @@ def test_issue_12_control_characters_in_a_name_are_escaped_in_errors(
     errors = [line for line in r.err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, r.err
     assert "a\\x1b[31mb" in errors[0]  # escaped, whatever the message
+
+
+def test_issue_12_a_32_bit_gray_tiff_into_jpeg_is_refused_by_the_plan(
+    tmp_path: Path,
+) -> None:
+    # Pillow's mode I (32-bit) with 16-bit values is written as 16-bit gray: the
+    # plan must refuse JPEG up front (exit 2, nothing written), not the write.
+    Image.fromarray(np.arange(600, dtype=np.int32).reshape(20, 30) * 100).save(
+        tmp_path / "deep.tif"
+    )
+    before = snapshot(tmp_path)
+    run_convcli(
+        ["apply", "deep.tif", "-k", "box", "-o", "out/deep.jpg"], cwd=tmp_path
+    ).expect(2, error="JPEG cannot hold 16-bit gray")
+    assert_files(tmp_path, before, written=set())

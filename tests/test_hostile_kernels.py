@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import time
@@ -61,20 +60,7 @@ def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
 
 def run_limited(args: list[str], *, cwd: Path, file_bytes: int) -> Run:
     """Run convcli with files limited to ``file_bytes`` (writing more fails: EFBIG)."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "convcli", *args],
-        cwd=cwd,
-        capture_output=True,
-        env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"},
-        timeout=TIMEOUT,
-        check=False,
-        preexec_fn=limit,
-    )
-    return Run(args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    return run_convcli(args, cwd=cwd, file_bytes=file_bytes)
 
 
 @pytest.fixture
