@@ -4,8 +4,9 @@ Pixels leave this module as `Picture` values (numpy arrays (H, W, C), C being
 1 or 3, alpha kept apart: see `convcli.picture`); Pillow's (width, height)
 sizes never do. The frames of an animated GIF, WebP or PNG and the pages of a
 TIFF are read one at a time (`load_frames`) and written as one file
-(`save_frames`, in `convcli.saving`, re-exported here). 16-bit colour and gray+alpha PNGs and TIFFs, which Pillow
-reads as 8-bit, go through `convcli.deep_images`.
+(`save_frames`, in `convcli.saving`, re-exported here). 16-bit colour and
+gray+alpha PNGs and TIFFs, which Pillow reads as 8-bit, go through
+`convcli.deep_images`.
 """
 
 from __future__ import annotations
