@@ -1,10 +1,12 @@
-"""Temporary files beside their target: how convcli names, makes, finishes and finds them.
+"""Where convcli writes: temporary files beside their target, and when two paths are one file.
 
 Every file convcli writes (images, GIFs, the manifest) goes first to
 ``.NAME.XXXXXXXX.tmp`` in the target's folder, NAME cut to `TMP_STEM_BYTES`
 so that a target name near the file-system limit still leaves room, and is
 renamed onto the target when whole. One place names them, so that the clean-up
-after a killed worker finds exactly what a write made. Standard library only.
+after a killed worker finds exactly what a write made. `file_keys` says when two
+paths are one file (the output plans compare targets with inputs by it).
+Standard library only.
 """
 
 from __future__ import annotations
@@ -63,3 +65,27 @@ def temporaries(target: Path) -> list[Path]:
     pattern = glob.escape(temporary_prefix(target)) + "?" * _RANDOM + ".tmp"
     folder = target.parent if str(target.parent) else Path()
     return sorted(folder.glob(pattern))
+
+
+def file_keys(path: str | os.PathLike[str]) -> list[object]:
+    """Return what makes two paths one file: the resolved path, and (device, inode) if it exists.
+
+    Two paths are one file when their keys meet: the same path after symbolic
+    links, or a hard link to an existing file.
+
+    Examples
+    --------
+    >>> file_keys("/no/such/file")
+    ['/no/such/file']
+    """
+    keys: list[object] = [os.path.realpath(path)]
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):  # not there (yet), or a name no system takes
+        return keys
+    return [*keys, (info.st_dev, info.st_ino)]
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Return whether two paths are one file (see `file_keys`)."""
+    return not set(file_keys(a)).isdisjoint(file_keys(b))

@@ -8,7 +8,6 @@ CLI shows (shapes, method, the output-size formula, times, paths).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from convcli import core, images
+from convcli.atomic import same_file
 from convcli.errors import ConvcliError
 from convcli.kernels import Kernel
 from convcli.names import LIKE_NAMES
@@ -282,7 +282,7 @@ def apply_one(
     frames = check_frames(header, options, out_hw)
     targets = planned_outputs(path, kernel, options, out, folder=folder)
     for target in targets:
-        if _same_file(target, path):
+        if same_file(target, path):
             msg = f"{images.shown(target)}: the output would overwrite the input; choose another -o"
             raise ConvcliError(msg)
     outputs = [] if written is None else written
@@ -523,11 +523,3 @@ def _result(
         costs=dict(explanation.costs),
         notes=header.notes,
     )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Return whether two paths are one file: the same resolved path, or inode."""
-    try:
-        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False

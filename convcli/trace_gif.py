@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import GifImagePlugin, Image, ImageChops, ImageDraw, ImageFont
 
-from convcli.atomic import make_temporary
+from convcli.atomic import make_temporary, same_file
 from convcli.core import FloatArray
 from convcli.images import ImageError, write_atomically
 from convcli.tracing import Trace, TraceStep, format_number
@@ -354,20 +354,6 @@ def check_gif_size(trace: Trace, *, title: str = "") -> tuple[int, int]:
     return drawing.width, drawing.height
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: the same resolved path, or device and inode."""
-    try:
-        if a.resolve() == b.resolve():
-            return True
-    except (OSError, RuntimeError):  # a symlink loop
-        pass
-    try:
-        sa, sb = a.stat(), b.stat()
-    except (OSError, ValueError):
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-
-
 def check_gif_path(
     path: str | os.PathLike[str], inputs: Mapping[str, Path] | None = None
 ) -> Path:
@@ -395,7 +381,7 @@ def check_gif_path(
     """
     p = Path(path)
     for option, source in (inputs or {}).items():
-        if _same_file(p, source):
+        if same_file(p, source):
             msg = (
                 f"--gif {p} is the input {option} {source}; an input is never "
                 "overwritten: give the GIF another name"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from convcli.atomic import file_keys
 from convcli.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -264,23 +265,13 @@ def _out_target(text: str | None) -> tuple[Path | None, bool]:
     return path, False
 
 
-def _keys(path: Path) -> list[object]:
-    """Return what makes two paths one file: the resolved path, and the inode if it exists."""
-    keys: list[object] = [os.path.realpath(path)]
-    try:
-        st = os.stat(path)
-    except OSError:
-        return keys
-    return [*keys, (st.st_dev, st.st_ino)]
-
-
 def _refuse_clashes(
     pairs: list[PairPlan], inputs: list[Path], montage: Path | None
 ) -> None:
     """Refuse an output that is an input, two outputs that are one file, a folder in the way."""
     from convcli.images import shown
 
-    owners = {key: p for p in inputs for key in _keys(p)}
+    owners = {key: p for p in inputs for key in file_keys(p)}
     written: dict[object, tuple[str, Path | None]] = {}
     targets: list[tuple[Path, str, Path | None]] = [
         (t, pp.label, pp.header.path) for pp in pairs for t in pp.outputs
@@ -295,7 +286,7 @@ def _refuse_clashes(
                 f"{shown(target)}: a folder is in the way of {what}; move it, or {fix}"
             )
             raise ConvcliError(msg)
-        for key in _keys(target):
+        for key in file_keys(target):
             if key in owners:
                 msg = f"{shown(target)}: {what} would overwrite the input {shown(owners[key])}; {fix}"
                 raise ConvcliError(msg)
@@ -303,13 +294,13 @@ def _refuse_clashes(
                 other, other_image = written[key]
                 if image is None or other_image is None:
                     hint = "choose another --montage file"
-                elif _keys(image)[0] == _keys(other_image)[0]:
+                elif file_keys(image)[0] == file_keys(other_image)[0]:
                     hint = "an image or a kernel is given twice, or two kernels share a name; give each once"
                 else:
                     hint = "two images share a name; rename one, or run them into separate -o folders"
                 msg = f"{shown(target)}: {other} and {label} would both write this file; {hint}"
                 raise ConvcliError(msg)
-        written.update(dict.fromkeys(_keys(target), (label, image)))
+        written.update(dict.fromkeys(file_keys(target), (label, image)))
 
 
 def _check_montage(montage: Path, pairs: list[PairPlan], limit: int | None) -> None:
