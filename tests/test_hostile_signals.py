@@ -207,7 +207,7 @@ def test_issue_12_case_15_double_ctrl_c_stops_workers_without_a_traceback(
     for i in range(5):
         shutil.copyfile(pngs / "big.png", tmp_path / "in" / f"big{i}.png")
     before = snapshot(tmp_path)
-    args = ["batch", "in", "-k", "box:size=41", "--method", "direct", "-o", "out"]
+    args = ["batch", "in", "-k", "box:size=81", "--method", "direct", "-o", "out"]
     args += ["-j", "2", "--json"]
     proc = start_convcli(args, cwd=tmp_path, env=ONE_THREAD)
     family: set[int] = set()
@@ -232,7 +232,7 @@ def test_issue_12_case_15_double_ctrl_c_stops_workers_without_a_traceback(
     # an item killed by the second Ctrl-C is not reported; had it renamed its
     # output into place just before, that output is whole
     stopped = frozenset(
-        f"out/{p.stem}.box-size41.png" for p in (tmp_path / "in").glob("*.png")
+        f"out/{p.stem}.box-size81.png" for p in (tmp_path / "in").glob("*.png")
     )
     check_whole(tmp_path, before, doc, killed=stopped)
 
