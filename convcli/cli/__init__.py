@@ -68,6 +68,34 @@ app.command()(apply.apply)
 app.command()(batch.batch)
 app.command()(trace.trace)
 
+# The click commands Typer builds, for the documentation (mkdocs-click):
+# `click_command` is the whole command line, `click_apply` one command.
+_CLICK_SUBCOMMANDS = {
+    f"click_{name}": name for name in ("kernels", "apply", "batch", "trace")
+}
+
+
+def __getattr__(name: str) -> typer.core.TyperGroup | typer.core.TyperCommand:
+    """Build the click command of the command line, or of one of its commands.
+
+    ``click_command`` is the click group Typer builds from `app`, and
+    ``click_apply``, ``click_batch``, ``click_trace``, ``click_kernels`` are
+    its commands: what the documentation generates its option tables from
+    (mkdocs-click), so they cannot differ from ``--help``. Built on first
+    access only, so ``convcli --help`` does not pay for it. Other names raise
+    `AttributeError`.
+    """
+    if name == "click_command" or name in _CLICK_SUBCOMMANDS:
+        group = typer.main.get_command(app)
+        assert isinstance(group, typer.core.TyperGroup)
+        if name == "click_command":
+            return group
+        command = group.commands[_CLICK_SUBCOMMANDS[name]]
+        assert isinstance(command, typer.core.TyperCommand)
+        return command
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
 
 def main() -> None:
     """Run the convcli command line.

@@ -106,7 +106,7 @@ def apply(
 ) -> None:
     """Filter each IMAGE with each KERNEL and write one output per pair.
 
-    Outputs go beside each input as <stem>.<kernel><ext> (a bank with
+    Outputs go beside each input as `<stem>.<kernel><ext>` (a bank with
     combine: stack writes one per filter), or into the folder -o names. An
     input is never overwritten: every output is checked before the first is
     written. Defaults: padding same, border reflect, so the image keeps its
