@@ -474,7 +474,7 @@ def run_locally(
         _run_pool(items, plan, jobs, fail_fast, done, report)
 
 
-SAME_CTRL_C = 0.5
+SAME_CTRL_C = workers.SAME_SIGNAL
 """Seconds within which a second SIGINT is the same Ctrl-C delivered twice.
 
 `timeout -s INT` and some shells signal both the process and its group."""

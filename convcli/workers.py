@@ -69,20 +69,35 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+SAME_SIGNAL = 0.5
+"""Seconds within which a second stop signal is the first one delivered again.
+
+`timeout -s INT` and some shells signal both the process and its group: one
+Ctrl-C arrives twice. Only a signal this long after the first one is a second
+request ("stop now")."""
+
 _first_stop: list[int] = []  # the signal that first asked this process to stop
+_first_stop_at: list[float] = []  # and when (time.monotonic)
+
+
+def _echo() -> bool:
+    """Whether a stop signal arriving now repeats the first one (see `SAME_SIGNAL`)."""
+    return bool(_first_stop_at) and time.monotonic() - _first_stop_at[0] < SAME_SIGNAL
 
 
 def _stop(signum: int) -> None:
     """Record ``signum`` (if it is the first) and raise what it means."""
     if not _first_stop:
         _first_stop.append(signum)
+        _first_stop_at.append(time.monotonic())
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Stopped(signum)
 
 
 def _on_stop_signal(signum: int, _frame: FrameType | None) -> None:
-    _stop(signum)
+    if not _echo():  # one Ctrl-C delivered twice must not cut the orderly stop short
+        _stop(signum)
 
 
 def handle_stop_signals() -> None:
@@ -100,6 +115,7 @@ def handle_stop_signals() -> None:
 def reset_stop() -> None:
     """Forget the signal that stopped this process (a new command starts)."""
     _first_stop.clear()
+    _first_stop_at.clear()
 
 
 def stop_exit_code() -> int:
@@ -121,7 +137,8 @@ def held_signals() -> Iterator[None]:
     caught: list[int] = []
 
     def hold(signum: int, _frame: FrameType | None) -> None:
-        caught.append(signum)
+        if not _echo():
+            caught.append(signum)
 
     previous = {signum: signal.signal(signum, hold) for signum in STOP_SIGNALS}
     try:
