@@ -92,6 +92,7 @@ from bench_apply import (
     mem_total,
 )
 from PIL import Image, features
+from readme_block import replace_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "batch.md"
@@ -690,18 +691,6 @@ def verdict(ratio: float | None, target: float) -> str:
     return "met" if ratio >= target else "missed"
 
 
-def update_readme(path: Path, snippet: str) -> None:
-    """Replace the text between the bench_batch markers of ``path`` by ``snippet``."""
-    text = path.read_text(encoding="utf-8")
-    begin, end = README_MARKERS
-    if begin not in text or end not in text:
-        msg = f"{path} has no {begin} ... {end} markers"
-        raise SystemExit(msg)
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{snippet}\n{end}{tail}", encoding="utf-8")
-
-
 def main() -> None:
     """Run the benchmark, print the Markdown report, write it to ``--out`` (and README)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1163,7 +1152,7 @@ def main() -> None:
                 f"Commands, stage times and output checks: `{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`.",
             ]
         )
-        update_readme(README, snippet)
+        replace_block(README, README_MARKERS, snippet)
         print(f"updated {README}", file=sys.stderr)
 
 

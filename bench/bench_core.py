@@ -99,6 +99,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from readme_block import replace_block
 
 import convcli
 
@@ -987,17 +988,10 @@ def update_readme(path: Path, report: str) -> None:
 
     The report's headings move three levels down, under the README's own section.
     """
-    text = path.read_text(encoding="utf-8")
-    begin, end = README_MARKERS
-    if begin not in text or end not in text:
-        msg = f"{path} has no {begin} ... {end} markers"
-        raise SystemExit(msg)
     demoted = "\n".join(
         "###" + line if line.startswith("#") else line for line in report.splitlines()
     )
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{demoted}\n{end}{tail}", encoding="utf-8")
+    replace_block(path, README_MARKERS, demoted)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from readme_block import replace_block
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 README_MARKERS = ("<!-- bench_memory:begin -->", "<!-- bench_memory:end -->")
@@ -156,18 +158,6 @@ def measure(kernels: list[str], runs: int, width: int, height: int) -> str:
     return "\n".join([*head, "", table, "", *verdict])
 
 
-def update_readme(path: Path, snippet: str) -> None:
-    """Replace the text between the README's bench_memory markers with ``snippet``."""
-    text = path.read_text(encoding="utf-8")
-    begin, end = README_MARKERS
-    if begin not in text or end not in text:
-        msg = f"{path} has no {begin} ... {end} markers"
-        raise SystemExit(msg)
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{snippet}\n{end}{tail}", encoding="utf-8")
-
-
 def main() -> None:
     """Parse the arguments, measure, print the table (and place it in the README)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -192,7 +182,7 @@ def main() -> None:
     report = measure(args.kernels.split(","), args.runs, width, height)
     print(report)
     if args.readme:
-        update_readme(README, report)
+        replace_block(README, README_MARKERS, report)
 
 
 if __name__ == "__main__":
