@@ -29,7 +29,8 @@ def _params(kernel: Kernel) -> str:
     return ", ".join(f"{k}={format_number(v)}" for k, v in gen.defaults.items())
 
 
-def _shape(kernel: Kernel) -> str:
+def kernel_shape(kernel: Kernel) -> str:
+    """Return ``3x3``, or ``2 x 1x3x3`` for a bank (D x C x kh x kw)."""
     kh, kw = kernel.size
     if not kernel.is_bank:
         return f"{kh}x{kw}"
@@ -37,7 +38,8 @@ def _shape(kernel: Kernel) -> str:
     return f"{depth} x {channels}x{kh}x{kw}"
 
 
-def _separable(kernel: Kernel) -> str:
+def separable_label(kernel: Kernel) -> str:
+    """Return ``yes`` for a rank-1 kernel, else ``no (rank R)``."""
     rank = kernel.rank
     return "yes" if rank == 1 else f"no (rank {rank})"
 
@@ -54,16 +56,16 @@ def kernel_table(kernels: list[Kernel]) -> Table:
     for k in kernels:
         table.add_row(
             k.name,
-            _shape(k),
+            kernel_shape(k),
             _params(k),
-            _separable(k),
+            separable_label(k),
             format_number(round(k.total, 6)),
             k.description,
         )
     return table
 
 
-def _cell(value: float) -> Text:
+def weight_cell(value: float) -> Text:
     """One weight: sign always written (+2, -1, 0), coloured by sign as well."""
     if value == 0:
         return Text("0", style="dim")
@@ -78,7 +80,7 @@ def _grid(weights: np.ndarray) -> Table:
     for _ in range(weights.shape[1]):
         grid.add_column(justify="right", no_wrap=True, overflow="ignore")
     for row in weights:
-        grid.add_row(*(_cell(float(v)) for v in row))
+        grid.add_row(*(weight_cell(float(v)) for v in row))
     return grid
 
 
@@ -103,9 +105,9 @@ def kernel_view(kernel: Kernel) -> Group:
     props = Table(show_header=False, box=None, padding=(0, 1))
     props.add_column(style="bold")
     props.add_column()
-    props.add_row("shape", _shape(kernel))
+    props.add_row("shape", kernel_shape(kernel))
     props.add_row("sum", format_number(round(kernel.total, 6)))
-    props.add_row("separable", _separable(kernel))
+    props.add_row("separable", separable_label(kernel))
     props.add_row("combine", kernel.combine)
     props.add_row("range", kernel.range)
     if kernel.bias:
