@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/bench_batch.py                       # 300 images, 3 rounds: about 20 minutes
-    .venv/bin/python bench/bench_batch.py --count 100 --readme  # about 8 minutes; rewrites README's section
+    .venv/bin/python bench/bench_batch.py --count 100 --docs  # about 8 minutes; rewrites docs/performance.md's section
 
 Every contender is one command, started with ``subprocess.run`` on the same
 folder of inputs and writing into its own empty output folder; the wall time
@@ -91,13 +91,12 @@ from bench_apply import (
     median,
     mem_total,
 )
+from page_block import PERFORMANCE_PAGE, replace_block
 from PIL import Image, features
-from readme_block import replace_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "batch.md"
-README = ROOT / "README.md"
-README_MARKERS = ("<!-- bench_batch:begin -->", "<!-- bench_batch:end -->")
+PAGE_MARKERS = ("<!-- bench_batch:begin -->", "<!-- bench_batch:end -->")
 WIDTH, HEIGHT = 640, 480
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 QUIET = 0.25  # cores taken by other work below which a run counts as undisturbed
@@ -692,7 +691,7 @@ def verdict(ratio: float | None, target: float) -> str:
 
 
 def main() -> None:
-    """Run the benchmark, print the Markdown report, write it to ``--out`` (and README)."""
+    """Run the benchmark, print the Markdown report, write it to ``--out`` (and the docs page)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--count", type=int, default=300, help="images in the folder (300)"
@@ -716,9 +715,9 @@ def main() -> None:
         "--out", type=Path, default=DEFAULT_OUT, help="the Markdown report"
     )
     parser.add_argument(
-        "--readme",
+        "--docs",
         action="store_true",
-        help="also put the table into README.md between its bench_batch markers",
+        help="also put the table into docs/performance.md between its bench_batch markers",
     )
     parser.add_argument(
         "--only",
@@ -1140,7 +1139,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(f"\nwritten to {args.out}", file=sys.stderr)
-    if args.readme:
+    if args.docs:
         snippet = "\n".join(
             [
                 *header,
@@ -1152,8 +1151,8 @@ def main() -> None:
                 f"Commands, stage times and output checks: `{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`.",
             ]
         )
-        replace_block(README, README_MARKERS, snippet)
-        print(f"updated {README}", file=sys.stderr)
+        replace_block(PERFORMANCE_PAGE, PAGE_MARKERS, snippet)
+        print(f"updated {PERFORMANCE_PAGE}", file=sys.stderr)
 
 
 if __name__ == "__main__":

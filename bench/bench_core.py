@@ -99,7 +99,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from readme_block import replace_block
+from page_block import PERFORMANCE_PAGE, replace_block
 
 import convcli
 
@@ -112,8 +112,7 @@ DEFAULT_REPEAT = 5
 PROBE_SIDE = 512  # estimates come from 512x512 images (64x64 with --quick)
 PROBE_QUICK = 64
 RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_MARKERS = ("<!-- bench_core:begin -->", "<!-- bench_core:end -->")
+PAGE_MARKERS = ("<!-- bench_core:begin -->", "<!-- bench_core:end -->")
 CONVCLI_METHODS = ("direct", "separable", "fft", "auto")
 ENV_VARS = (
     "OPENBLAS_CORETYPE",
@@ -918,9 +917,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds after which cells are skipped",
     )
     p.add_argument(
-        "--readme",
+        "--docs",
         action="store_true",
-        help="also put the report into README.md between its bench_core markers",
+        help="also put the report into docs/performance.md between its bench_core markers",
     )
     p.add_argument("--list", action="store_true", help="print the case ids and exit")
     args = p.parse_args(argv)
@@ -977,21 +976,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
     print(f"wrote {out}", file=sys.stderr)
-    if args.readme:
-        update_readme(README, report)
-        print(f"updated {README}", file=sys.stderr)
+    if args.docs:
+        update_page(PERFORMANCE_PAGE, report)
+        print(f"updated {PERFORMANCE_PAGE}", file=sys.stderr)
     return 0
 
 
-def update_readme(path: Path, report: str) -> None:
+def update_page(path: Path, report: str) -> None:
     """Replace the text between the bench_core markers of ``path`` by ``report``.
 
-    The report's headings move three levels down, under the README's own section.
+    The report's headings move two levels down, under the page's own section.
     """
     demoted = "\n".join(
-        "###" + line if line.startswith("#") else line for line in report.splitlines()
+        "##" + line if line.startswith("#") else line for line in report.splitlines()
     )
-    replace_block(path, README_MARKERS, demoted)
+    replace_block(path, PAGE_MARKERS, demoted)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/bench_memory.py                  # about 1 minute on 2 cores
-    .venv/bin/python bench/bench_memory.py --readme         # also rewrites the README's table
+    .venv/bin/python bench/bench_memory.py --docs         # also rewrites the table in docs/performance.md
     .venv/bin/python bench/bench_memory.py --kernels sobel_x,kirsch,frei_chen --runs 5
 
 Protocol: one generated 3840x2160 RGB PNG (smooth gradients plus noise,
@@ -36,11 +36,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from readme_block import replace_block
+from page_block import PERFORMANCE_PAGE, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
-README_MARKERS = ("<!-- bench_memory:begin -->", "<!-- bench_memory:end -->")
+PAGE_MARKERS = ("<!-- bench_memory:begin -->", "<!-- bench_memory:end -->")
 TARGET = 1.5
 
 
@@ -159,7 +158,7 @@ def measure(kernels: list[str], runs: int, width: int, height: int) -> str:
 
 
 def main() -> None:
-    """Parse the arguments, measure, print the table (and place it in the README)."""
+    """Parse the arguments, measure, print the table (and place it in the docs page)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--kernels",
@@ -171,7 +170,7 @@ def main() -> None:
         "--size", default="3840x2160", help="WxH (default: %(default)s)"
     )
     parser.add_argument(
-        "--readme", action="store_true", help="place the table in README.md"
+        "--docs", action="store_true", help="place the table in docs/performance.md"
     )
     parser.add_argument("--make-input", metavar="PNG", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,8 +180,8 @@ def main() -> None:
         return
     report = measure(args.kernels.split(","), args.runs, width, height)
     print(report)
-    if args.readme:
-        replace_block(README, README_MARKERS, report)
+    if args.docs:
+        replace_block(PERFORMANCE_PAGE, PAGE_MARKERS, report)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Write a bench script's report between its markers in the README (stdlib only)."""
+"""Write a bench script's report between its markers in the performance page (stdlib only)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+# The documentation page the bench scripts write their tables into (``--docs``).
+PERFORMANCE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
 
 def replace_block(path: Path, markers: tuple[str, str], snippet: str) -> None:

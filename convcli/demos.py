@@ -143,7 +143,7 @@ _CROSS = _grid([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
 _FIXED = {
     "seed": Demo(
         "seed",
-        "the worked example of the spec: one 3x3 window, one 3x3 kernel, -8",
+        "the worked example: one 3x3 window, one 3x3 kernel, -8",
         "One output value is the window multiplied element-wise with the kernel "
         "and summed: 4*0 + 0*0 + ... + -4*2 = -8. The kernel is not flipped.",
         _grid([[4, 0, 0], [0, 0, 0], [0, 0, -4]]),

@@ -1,10 +1,10 @@
-"""Make the README's gallery: one sample photo through several kernels, side by side.
+"""Make the gallery of the README and the docs: one sample photo through several kernels, side by side.
 
     .venv/bin/python sample_images/make_gallery.py
 
 Runs each kernel with convcli's own apply pipeline (the defaults of
 ``convcli apply``: padding same, border reflect, each kernel's own range) and
-tiles the results with ``convcli.images.montage`` into sample_images/gallery.png.
+tiles the results with ``convcli.images.montage`` into docs/images/gallery.png.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from convcli.pipeline import ApplyOptions, apply_one
 
 HERE = Path(__file__).resolve().parent
 PHOTO = HERE / "coffee.png"
+GALLERY = HERE.parent / "docs" / "images" / "gallery.png"
 KERNELS = [
     "identity",
     "gaussian:sigma=3",
@@ -31,14 +32,14 @@ KERNELS = [
 
 
 def main() -> None:
-    """Write sample_images/gallery.png."""
+    """Write docs/images/gallery.png."""
     tiles = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in KERNELS:
             result = apply_one(PHOTO, load_kernel(spec), ApplyOptions(), Path(tmp))
             tiles.append((spec, load(result.outputs[0].path).pixels))
-    montage(HERE / "gallery.png", tiles, columns=4, width=240)
-    print(f"wrote {HERE / 'gallery.png'}")
+    montage(GALLERY, tiles, columns=4, width=240)
+    print(f"wrote {GALLERY}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Make the README's trace animation: the cs231n demo, one frame per step.
+"""Make the documentation's trace animation: the cs231n demo, one frame per step.
 
     .venv/bin/python sample_images/make_trace_gif.py
 
 Builds the trace exactly as ``convcli trace --demo cs231n`` does and writes it
-with ``convcli.trace_gif``: sample_images/cs231n_trace.gif (every step) and
-sample_images/cs231n_trace_frame1.png (the first step, for places that show
+with ``convcli.trace_gif``: docs/images/cs231n_trace.gif (every step) and
+docs/images/cs231n_trace_frame1.png (the first step, for places that show
 no animation).
 """
 
@@ -17,13 +17,13 @@ from convcli.images import save
 from convcli.trace_gif import save_trace_gif, trace_frame
 from convcli.tracing import trace
 
-HERE = Path(__file__).resolve().parent
-GIF = HERE / "cs231n_trace.gif"
-FRAME = HERE / "cs231n_trace_frame1.png"
+IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+GIF = IMAGES / "cs231n_trace.gif"
+FRAME = IMAGES / "cs231n_trace_frame1.png"
 
 
 def main() -> None:
-    """Write sample_images/cs231n_trace.gif and cs231n_trace_frame1.png."""
+    """Write docs/images/cs231n_trace.gif and cs231n_trace_frame1.png."""
     demo = load_demo("cs231n")
     t = trace(demo.x, demo.w, demo.bias or None, **demo.options)
     save_trace_gif(GIF, t, title=demo.title)

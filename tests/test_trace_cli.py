@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -376,26 +375,6 @@ def test_plain_text_snapshot(runner: CliRunner, name: str) -> None:
     assert out == path.read_text(encoding="utf-8"), (
         f"{path} differs; see the test's comment"
     )
-
-
-def test_readme_transcript_is_a_real_run() -> None:
-    script = (
-        Path(__file__).resolve().parents[1]
-        / "sample_images"
-        / "make_trace_transcript.py"
-    )
-    spec = importlib.util.spec_from_file_location("make_trace_transcript", script)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    readme = module.README.read_text(encoding="utf-8")
-    block = readme.split(module.BEGIN)[1].split(module.END)[0].strip("\n")
-    assert block == module.transcript(module.run()), (
-        "README transcript is stale: run sample_images/make_trace_transcript.py"
-    )
-    assert "step 1 of 18" in block
-    assert "... steps 2 to 18 follow" in block
 
 
 def test_gif_has_one_frame_per_step(runner: CliRunner, tmp_path: Path) -> None:
