@@ -42,7 +42,9 @@ ANIMATIONS = ("GIF", "WEBP", "PNG", "TIFF")
 files with several images (MPO, ICO, PSD) are read as their first image."""
 
 PNG_LEVEL = 1
-"""zlib level of the PNGs convcli writes."""
+"""zlib level of the PNGs Pillow writes for convcli: animations (APNG), and every
+PNG when imagecodecs is missing. Single images go through
+``deep_images.encode_png``'s fast settings unless ``--compress-level`` is given."""
 
 # The process's umask, read once: mkstemp makes 0600 files, outputs get what
 # an ordinary open() would give them.
@@ -143,9 +145,19 @@ def save(
                 alpha,
                 fmt=fmt,
                 icc_profile=icc_profile,
-                compress_level=level,
+                compress_level=compress_level,
             ),
         )
+    if fmt == "PNG" and pixels.dtype == np.uint8 and compress_level is None:
+        from convcli import deep_images
+
+        if deep_images.missing("PNG") is None:
+            samples = _samples8(pixels, alpha)
+
+            def write_png(stream: BinaryIO) -> None:
+                stream.write(deep_images.encode_png(samples, icc_profile=icc_profile))
+
+            return write_atomically(p, write_png)
     img = _to_image(p, pixels, alpha, fmt, holds_16)
     options = _save_options(fmt, icc_profile, quality, level)
     return write_atomically(p, lambda stream: img.save(stream, format=fmt, **options))
@@ -161,8 +173,10 @@ def _save_options(
     if quality is not None and fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
     if fmt == "PNG":
-        # zlib level 1, as OpenCV writes PNGs: 5x faster than Pillow's default
-        # 6 on a 4K photo, for a file about 14 % larger (bench/bench_apply.py).
+        # Animations, --compress-level L, or imagecodecs missing: Pillow at
+        # zlib level 1 by default, 4x faster than its own default 6 on a 4K
+        # photo for a file about 19 % larger (deep_images.encode_png is
+        # faster still, and smaller).
         options["compress_level"] = level
     return options
 
@@ -301,9 +315,16 @@ def _to_image(
         raise ImageError(msg)
     if alpha is not None and fmt in ("JPEG", "BMP"):
         alpha = None  # these formats have no alpha: the colour is written alone
+    # (H, W, 2) is LA, (H, W, 4) RGBA
+    return Image.fromarray(_samples8(pixels, alpha))
+
+
+def _samples8(
+    pixels: npt.NDArray[np.uint8], alpha: npt.NDArray[Any] | None
+) -> npt.NDArray[np.uint8]:
+    """Return uint8 (H, W, 1 or 3) pixels with alpha as (H, W), (H, W, 2), (3) or (4) samples."""
     if alpha is not None:
-        stacked = np.concatenate(
+        return np.concatenate(
             [pixels, alpha[:, :, np.newaxis].astype(np.uint8)], axis=2
         )
-        return Image.fromarray(stacked)  # (H, W, 2) is LA, (H, W, 4) RGBA
-    return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if c == 1 else pixels))
+    return np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)

@@ -246,6 +246,28 @@ def test_save_is_atomic_when_the_write_fails(
 
     monkeypatch.setattr(Image.Image, "save", broken)
     with pytest.raises(ImageError, match=r"keep\.png: cannot write: disk full"):
+        # compress_level: Pillow's encoder
+        save(target, np.zeros((2, 2, 1), np.uint8), compress_level=6)
+    assert target.read_bytes() == b"old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_save_is_atomic_when_the_fast_png_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convcli import deep_images
+
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"old contents")
+    real = deep_images.encode_png
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        msg = "disk full"
+        raise OSError(msg)
+
+    monkeypatch.setattr(deep_images, "encode_png", broken)
+    with pytest.raises(ImageError, match=r"keep\.png: cannot write: disk full"):
         save(target, np.zeros((2, 2, 1), np.uint8))
     assert target.read_bytes() == b"old contents"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
