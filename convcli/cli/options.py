@@ -81,7 +81,7 @@ CompressOpt = Annotated[
     typer.Option(
         min=0,
         max=9,
-        help="PNG zlib level, 0-9 (default 1: fast, files ~14% larger than at 6).",
+        help="PNG: encode with Pillow at this zlib level, 0-9 (default: libpng, Paeth filter, zlib RLE; ~9x faster than level 6, files about as small).",
     ),
 ]
 MaxPixelsOpt = Annotated[
