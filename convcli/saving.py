@@ -43,8 +43,9 @@ files with several images (MPO, ICO, PSD) are read as their first image."""
 
 PNG_LEVEL = 1
 """zlib level of the PNGs Pillow writes for convcli: animations (APNG), and every
-PNG when imagecodecs is missing. Single images go through
-``deep_images.encode_png``'s fast settings unless ``--compress-level`` is given."""
+PNG when imagecodecs is missing. Single images go through libpng
+(``deep_images.encode_png``), with its fast settings unless ``--compress-level``
+is given."""
 
 # The process's umask, read once: mkstemp makes 0600 files, outputs get what
 # an ordinary open() would give them.
@@ -120,8 +121,10 @@ def save(
     """Write pixels (H, W, C) atomically: a temporary file beside ``path``, then a rename.
 
     The format follows the file ending. uint8 gray or RGB (with alpha: LA or
-    RGBA); uint16 as 16-bit PNG or TIFF (gray through Pillow; colour and
-    gray+alpha through `convcli.deep_images`); float32 as a float TIFF.
+    RGBA); uint16 as 16-bit PNG or TIFF (colour and gray+alpha through
+    `convcli.deep_images`); float32 as a float TIFF. A single PNG is encoded
+    by libpng (`convcli.deep_images.encode_png`); ``compress_level`` given,
+    or imagecodecs missing, by Pillow, as every other format.
 
     Raises
     ------
@@ -148,11 +151,15 @@ def save(
                 compress_level=compress_level,
             ),
         )
-    if fmt == "PNG" and pixels.dtype == np.uint8 and compress_level is None:
+    if (
+        fmt == "PNG"
+        and pixels.dtype in (np.uint8, np.uint16)
+        and compress_level is None
+    ):
         from convcli import deep_images
 
-        if deep_images.missing("PNG") is None:
-            samples = _samples8(pixels, alpha)
+        if deep_images.missing("PNG") is None:  # else Pillow, at PNG_LEVEL
+            samples = _samples(pixels, alpha)
 
             def write_png(stream: BinaryIO) -> None:
                 stream.write(deep_images.encode_png(samples, icc_profile=icc_profile))
@@ -316,15 +323,15 @@ def _to_image(
     if alpha is not None and fmt in ("JPEG", "BMP"):
         alpha = None  # these formats have no alpha: the colour is written alone
     # (H, W, 2) is LA, (H, W, 4) RGBA
-    return Image.fromarray(_samples8(pixels, alpha))
+    return Image.fromarray(_samples(pixels, alpha))
 
 
-def _samples8(
-    pixels: npt.NDArray[np.uint8], alpha: npt.NDArray[Any] | None
-) -> npt.NDArray[np.uint8]:
-    """Return uint8 (H, W, 1 or 3) pixels with alpha as (H, W), (H, W, 2), (3) or (4) samples."""
+def _samples(
+    pixels: npt.NDArray[Any], alpha: npt.NDArray[Any] | None
+) -> npt.NDArray[Any]:
+    """Return (H, W, 1 or 3) pixels with alpha as (H, W), (H, W, 2), (3) or (4) samples."""
     if alpha is not None:
         return np.concatenate(
-            [pixels, alpha[:, :, np.newaxis].astype(np.uint8)], axis=2
+            [pixels, alpha[:, :, np.newaxis].astype(pixels.dtype)], axis=2
         )
     return np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)

@@ -81,7 +81,7 @@ CompressOpt = Annotated[
     typer.Option(
         min=0,
         max=9,
-        help="PNG: encode with Pillow at this zlib level, 0-9 (default: libpng, Paeth filter, zlib RLE; ~9x faster than level 6, files about as small).",
+        help="PNG: this zlib level, 0-9, with adaptive row filters (default: Paeth filter and zlib RLE, ~9x faster than level 6, files about as small).",
     ),
 ]
 MaxPixelsOpt = Annotated[
