@@ -851,6 +851,46 @@ def test_explain_examples() -> None:
     assert explain(np.zeros((512, 512)), np.ones((3, 3)), method="fft").method == "fft"
 
 
+def test_kernel_memo_follows_the_weights_not_the_array() -> None:
+    """Rank, choice and weights are memoized on the kernel's bytes: a kernel
+    changed in place is a new kernel, and a caller's Explanation is its own."""
+    rng = np.random.default_rng(5)
+    x = rng.random((40, 40)).astype(np.float32)
+    w = np.outer([1.0, 2.0, 1.0], [1.0, 0.0, -1.0])  # rank 1
+    assert kernel_rank(w) == 1
+    first = explain(x, w)
+    first.costs["direct"] = -1.0  # must not leak into the next answer
+    assert explain(x, w).costs["direct"] > 0
+    for method in METHODS:
+        np.testing.assert_allclose(
+            conv2d(x, w, method=method), reference_conv2d(x, w), atol=1e-5
+        )
+    w[0, 0] = 5.0  # the same array, other weights: rank 2 now
+    assert kernel_rank(w) == 2
+    assert explain(x, w).rank == 2
+    for method in METHODS:
+        np.testing.assert_allclose(
+            conv2d(x, w, method=method), reference_conv2d(x, w), atol=1e-5
+        )
+    flipped = conv2d(x, w, flip=True)  # flip is part of the memo's key
+    np.testing.assert_allclose(flipped, reference_conv2d(x, w[::-1, ::-1]), atol=1e-5)
+    assert w.flags.writeable  # the caller's array is never frozen
+
+
+def test_fft_choice_is_checked_against_each_image() -> None:
+    """The method memo holds for one kernel and geometry; NaN in a later image
+    still turns an FFT choice away."""
+    w = np.random.default_rng(0).random((31, 31))
+    clean = np.zeros((300, 300))
+    assert explain(clean, w).method == "fft"
+    dirty = clean.copy()
+    dirty[10, 10] = np.nan
+    info = explain(dirty, w)
+    assert info.method in ("direct", "separable")
+    assert "NaN" in info.reason
+    assert explain(clean, w).method == "fft"
+
+
 def test_explain_validates_like_conv2d() -> None:
     with pytest.raises(ValueError, match="stride must be >= 1"):
         explain(np.zeros((5, 5)), np.ones((3, 3)), stride=0)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from convcli.core.fft import _fft_size
-from convcli.core.geometry import IntPair, Method, Padding, _Call, _check_call
+from convcli.core.geometry import (
+    IntPair,
+    Method,
+    Padding,
+    _array_key,
+    _Call,
+    _check_call,
+    _memo,
+)
 from convcli.core.separable import _separable_costs, kernel_rank
 from convcli.names import METHODS
 
@@ -101,20 +110,48 @@ def _estimate(call: _Call, rank_: int) -> dict[str, float]:
     return {k: v / 1e6 for k, v in costs.items()}
 
 
+_CHOICES: dict[tuple[Any, ...], Explanation] = {}
+
+
 def _choose(call: _Call) -> Explanation:
+    """Pick the method for ``call`` by the cost model, once per kernel and geometry.
+
+    Only what the model reads is in the key (the padding value ``cval`` is
+    not). An FFT's choice is the one part that depends on the pixels: NaN or
+    inf in ``x`` rule it out, checked on every call.
+    """
+    g = call.geometry
+    key = (
+        *_array_key(call.w),
+        call.bank,
+        call.squeeze,
+        call.x.dtype.kind,
+        g.in_shape,
+        g.kernel,
+        g.stride,
+        g.dilation,
+        g.pads,
+        g.border,
+    )
+    choice = _memo(_CHOICES, key, lambda: _choose_by_cost(call))
+    if choice.method == "fft" and not np.isfinite(call.x).all():
+        best = min(("direct", "separable"), key=choice.costs.__getitem__)
+        reason = (
+            "x holds NaN or inf, whose windows an FFT would have to recompute "
+            f"tap by tap; {best} keeps them where they are"
+        )
+        return dataclasses.replace(choice, method=best, reason=reason)
+    return choice
+
+
+def _choose_by_cost(call: _Call) -> Explanation:
     g = call.geometry
     rank_ = kernel_rank(call.w)
     costs = _estimate(call, rank_)
     best = min(costs, key=costs.__getitem__)
     taps = g.kernel[0] * g.kernel[1]
     shape = _result_shape(call)
-    if best == "fft" and not np.isfinite(call.x).all():
-        best = min(("direct", "separable"), key=costs.__getitem__)
-        reason = (
-            "x holds NaN or inf, whose windows an FFT would have to recompute "
-            f"tap by tap; {best} keeps them where they are"
-        )
-    elif best == "separable":
+    if best == "separable":
         reason = (
             f"the {g.kernel[0]}x{g.kernel[1]} kernel has rank {rank_}: "
             f"{rank_} x ({g.kernel[0]}+{g.kernel[1]}) 1-D taps cost less than {taps} 2-D taps"
@@ -191,6 +228,7 @@ def _explain_call(call: _Call, method: object) -> Explanation:
         msg = f"method must be one of {', '.join(METHODS)}; got {method!r}"
         raise ValueError(msg)
     choice = _choose(call)
+    choice = dataclasses.replace(choice, costs=dict(choice.costs))  # the caller's own
     if method == "auto":
         return choice
     return dataclasses.replace(

@@ -11,6 +11,7 @@ from convcli.core.tiles import (
     _accumulate,
     _Gatherer,
     _run_tiles,
+    _serial_below,
     _Tile,
     _tile_rows,
     _tiling,
@@ -33,11 +34,12 @@ def _direct_depthwise(call: _Call, out: FloatArray, workers: int) -> None:
     g = call.geometry
     kh, kw = g.kernel
     out_h = g.out_shape[0]
-    tile, n_tiles = _tiling(call, workers)
-    gather = _Gatherer(call.x, g)
     taps = [
         (u, v, call.w[u, v]) for u in range(kh) for v in range(kw) if call.w[u, v] != 0
     ]
+    workers = _serial_below(workers, out.size * len(taps))
+    tile, n_tiles = _tiling(call, workers)
+    gather = _Gatherer(call.x, g)
     # No screen: a 2-D kernel's direct method is the definition the others
     # follow (`convcli.core.screen`): NaN and inf stay where its arithmetic
     # puts them, zero weights skip their input.

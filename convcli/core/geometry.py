@@ -8,9 +8,10 @@ method checks again. numpy only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,37 @@ IntArray = npt.NDArray[np.intp]
 Method = Literal["auto", "direct", "separable", "fft"]
 Padding = int | str | Sequence[int] | Sequence[Sequence[int]]
 IntPair = int | Sequence[int]
+
+_T = TypeVar("_T")
+# Entries each memo of `_memo` keeps: kernels a program uses over and over.
+_MEMO_SIZE = 256
+
+
+def _memo(
+    memo: dict[tuple[Any, ...], _T],
+    key: tuple[Any, ...],
+    make: Callable[[], _T],
+) -> _T:
+    """Return ``memo[key]``, made by ``make()`` the first time, oldest evicted first.
+
+    What depends on a kernel only (its rank, its rank-1 terms, the method for a
+    geometry) is computed once per kernel, not on every call: an SVD costs as
+    much as a 3x3 convolution of a 64x64 image. Keys hold the kernel's bytes,
+    so equal weights share an entry. Safe across threads: the worst case is
+    computing an entry twice.
+    """
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        if len(memo) >= _MEMO_SIZE:
+            memo.pop(next(iter(memo), key), None)
+        memo[key] = found
+    return found
+
+
+def _array_key(a: npt.NDArray[Any]) -> tuple[Any, ...]:
+    """Return a hashable key of an array's dtype, shape and values."""
+    return (a.dtype.str, a.shape, a.tobytes())
 
 
 @dataclass(frozen=True)
@@ -39,13 +71,13 @@ class _Geometry:
     cval: float
     out_shape: tuple[int, int]  # (H', W')
 
-    @property
+    @functools.cached_property
     def extent(self) -> tuple[int, int]:
         """Rows and columns one dilated window spans."""
         (kh, kw), (dh, dw) = self.kernel, self.dilation
         return dh * (kh - 1) + 1, dw * (kw - 1) + 1
 
-    @property
+    @functools.cached_property
     def padded_width(self) -> int:
         """Columns of the padded input that some window reaches."""
         return (self.out_shape[1] - 1) * self.stride[1] + self.extent[1]
@@ -358,6 +390,42 @@ class _Call:
         return self.w.shape[0] if self.bank else self.geometry.in_shape[2]
 
 
+_WEIGHTS: dict[tuple[Any, ...], tuple[FloatArray, np.dtype[np.floating[Any]]]] = {}
+
+
+def _weights(
+    wa: npt.NDArray[Any], out_dtype: np.dtype[np.floating[Any]], flip: bool
+) -> tuple[FloatArray, np.dtype[np.floating[Any]]]:
+    """Check a kernel's values; return it in the compute dtype (read-only) and that dtype.
+
+    Memoized per kernel by `_check_call`: a call with the same weights pays
+    neither the checks nor the copy again.
+    """
+    if not np.isfinite(wa).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wa))[0])
+        msg = f"w must hold finite numbers; got {wa[bad]} at index {bad}"
+        raise ValueError(msg)
+    # Weights float32 would round to 0 or near its largest value: the call
+    # computes in float64 and returns float32.
+    dtype = np.dtype(np.float64) if _needs_float64(wa) else out_dtype
+    if wa.dtype.itemsize <= 8:
+        wc = wa.astype(dtype, copy=True)
+    else:  # longdouble: beyond float64's range is an error
+        with np.errstate(over="ignore"):
+            wc = wa.astype(dtype, copy=True)
+        if not np.isfinite(wc).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wc))[0])
+            msg = (
+                f"w must hold numbers within float64's range (|w| <= "
+                f"{np.finfo(np.float64).max:.4g}); got {wa[bad]} at index {bad}"
+            )
+            raise ValueError(msg)
+    if flip:
+        wc = np.ascontiguousarray(wc[..., ::-1, ::-1])
+    wc.flags.writeable = False  # shared by every call with these weights
+    return wc, dtype
+
+
 def _check_call(
     x: npt.ArrayLike,
     w: npt.ArrayLike,
@@ -397,27 +465,11 @@ def _check_call(
     if wa.size == 0:
         msg = f"w must not be empty; got shape {wa.shape}"
         raise ShapeError(msg)
-    if not np.isfinite(wa).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wa))[0])
-        msg = f"w must hold finite numbers; got {wa[bad]} at index {bad}"
-        raise ValueError(msg)
-    # Weights float32 would round to 0 or near its largest value: the call
-    # computes in float64 and returns float32.
-    dtype = np.dtype(np.float64) if _needs_float64(wa) else out_dtype
-    if wa.dtype.itemsize <= 8:
-        wc = wa.astype(dtype, copy=True)
-    else:  # longdouble: beyond float64's range is an error
-        with np.errstate(over="ignore"):
-            wc = wa.astype(dtype, copy=True)
-        if not np.isfinite(wc).all():
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(wc))[0])
-            msg = (
-                f"w must hold numbers within float64's range (|w| <= "
-                f"{np.finfo(np.float64).max:.4g}); got {wa[bad]} at index {bad}"
-            )
-            raise ValueError(msg)
-    if flip:
-        wc = np.ascontiguousarray(wc[..., ::-1, ::-1])
+    wc, dtype = _memo(
+        _WEIGHTS,
+        (*_array_key(wa), out_dtype.str, flip),
+        lambda: _weights(wa, out_dtype, flip),
+    )
     kernel = (int(wc.shape[-2]), int(wc.shape[-1]))
 
     stride2 = _pair(stride, "stride")

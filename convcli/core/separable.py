@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convcli.core.geometry import FloatArray, _Call
+from convcli.core.geometry import FloatArray, _array_key, _Call, _memo
 from convcli.core.screen import _Screen
 from convcli.core.tiles import (
     _accumulate,
     _Gatherer,
     _run_tiles,
+    _serial_below,
     _Tile,
     _tiling,
     _workspace,
@@ -30,8 +31,19 @@ _NS_SEPARABLE = (1.75, 0.203)  # + per 1-D tap (vertical taps count padded colum
 _NS_BANDED = (0.716, 0.0614)  # + per multiply-add of the separable banded products
 
 
+_TERMS: dict[tuple[Any, ...], list[tuple[FloatArray, FloatArray]]] = {}
+_RANKS: dict[tuple[Any, ...], int] = {}
+
+
 def _rank_terms(w2: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
-    """Split a 2-D kernel into rank-1 terms ``col (kh,) x row (kw,)`` by SVD."""
+    """Split a 2-D kernel into rank-1 terms ``col (kh,) x row (kw,)`` by SVD.
+
+    Computed once per kernel (`_memo`); callers must not write to the terms.
+    """
+    return _memo(_TERMS, _array_key(w2), lambda: _split(w2))
+
+
+def _split(w2: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
     u, s, vt = np.linalg.svd(w2.astype(np.float64), full_matrices=False)
     if s[0] == 0:
         return []
@@ -41,9 +53,10 @@ def _rank_terms(w2: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
         if s[i] <= tol:
             break
         scale = math.sqrt(s[i])
-        terms.append(
-            ((u[:, i] * scale).astype(w2.dtype), (vt[i] * scale).astype(w2.dtype))
-        )
+        col = (u[:, i] * scale).astype(w2.dtype)
+        row = (vt[i] * scale).astype(w2.dtype)
+        col.flags.writeable = row.flags.writeable = False  # shared by every call
+        terms.append((col, row))
     return terms
 
 
@@ -65,6 +78,10 @@ def kernel_rank(w: npt.ArrayLike) -> int:
     2
     """
     wa = np.asarray(w)
+    return _memo(_RANKS, _array_key(wa), lambda: _rank(wa))
+
+
+def _rank(wa: npt.NDArray[Any]) -> int:
     wide = wa.dtype.kind == "f" and wa.dtype.itemsize >= 8  # float64, any byte order
     dtype = np.dtype(np.float64) if wide else np.dtype(np.float32)
     # One batched SVD over all slices: a bank may hold hundreds.
@@ -213,6 +230,8 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
             row_taps = [(v, weight) for v, weight in enumerate(row) if weight != 0]
             if col_taps and row_taps:
                 terms.append((d, c, col_taps, row_taps))
+    macs = out.size * max(len(terms), 1) * sum(g.kernel)
+    workers = _serial_below(workers, macs)
     tile, n_tiles = _tiling(call, workers)
     gather = _Gatherer(call.x, g)
     depth = 1 if call.bank else channels  # channels of one term's vertical pass
@@ -268,7 +287,7 @@ def _separable_taps(call: _Call, out: FloatArray, workers: int) -> None:
             if patch is not None:
                 patch.apply(out, r0)
 
-    _run_tiles(n_tiles, work, workers, out.size * max(len(terms), 1) * sum(g.kernel))
+    _run_tiles(n_tiles, work, workers, macs)
 
 
 def _separable(call: _Call, out: FloatArray, workers: int) -> None:

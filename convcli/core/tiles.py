@@ -76,19 +76,21 @@ class _Gatherer:
         """Fill ``out`` (rows, padded_width, C) with padded rows from ``row0``."""
         g = self.g
         n_rows = out.shape[0]
-        src = border_index(
-            np.arange(row0, row0 + n_rows) - self.top, self.height, g.border
-        )
-        first, last = int(src[0]), int(src[-1])
-        if first >= 0 and last - first == n_rows - 1 and np.all(np.diff(src) == 1):
-            rows = self.x[first : last + 1]
+        first = row0 - self.top
+        src: IntArray | None = None
+        if first >= 0 and first + n_rows <= self.height:  # no padding rows
+            rows = self.x[first : first + n_rows]
         else:
+            src = border_index(np.arange(first, first + n_rows), self.height, g.border)
             rows = self.x[np.maximum(src, 0)]
         out[:, self.lo : self.hi] = rows[:, : self.hi - self.lo]
         if g.border == "constant":
-            out[:, : self.lo] = g.cval
-            out[:, self.hi :] = g.cval
-            out[src < 0] = g.cval
+            if self.lo:
+                out[:, : self.lo] = g.cval
+            if self.hi < self.width:
+                out[:, self.hi :] = g.cval
+            if src is not None:
+                out[src < 0] = g.cval
         else:
             left_cols, right_cols = self._side_columns()
             if self.lo:
@@ -153,6 +155,15 @@ def _workspace(name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Float
         buf = np.empty(size, dtype)
         store[key] = buf
     return buf[:size].reshape(shape)
+
+
+def _serial_below(workers: int, macs: float) -> int:
+    """Return 1 for a call too small to gain from threads, else ``workers``.
+
+    Tiling for one thread: two tiles of a small image cost more (two gathers,
+    twice the numpy calls) than the second thread could save.
+    """
+    return 1 if macs < _MIN_PARALLEL_WORK else workers
 
 
 def _run_tiles(
