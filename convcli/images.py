@@ -334,8 +334,38 @@ def load(
         _check_frame(p, frame, frames)
         img.seek(frame)
         _check_limit(p, img.size, limit)  # a TIFF page may be larger than the first
+        plain = _plain_png(p, img, frames)
+        if plain is not None:
+            return plain
         img.load()
         return _frame_picture(img, frames)
+
+
+def _plain_png(p: Path, img: Image.Image, frames: int) -> Picture | None:
+    """Decode a plain 8-bit PNG with libpng (`deep_images.decode_png8`), else None.
+
+    Plain: one frame, gray, RGB, gray+alpha or RGBA, no transparent colour
+    (tRNS), no EXIF (which may rotate it). Pillow decodes the others, and any PNG when
+    imagecodecs is missing: the pixels are the same.
+    """
+    if (
+        img.format != "PNG"
+        or frames != 1
+        or img.mode not in ("L", "LA", "RGB", "RGBA")
+        or "transparency" in img.info
+    ):
+        return None
+    from convcli import deep_images
+
+    arr = deep_images.decode_png8(p, (img.height, img.width))
+    if arr is None:
+        return None
+    icc = img.info.get("icc_profile")
+    if arr.shape[2] in (2, 4):  # alpha apart, as Pillow's LA and RGBA are loaded
+        return Picture(
+            arr[:, :, :-1].copy(), arr[:, :, -1].copy(), img.mode, 255.0, icc
+        )
+    return Picture(arr, None, img.mode, 255.0, icc)
 
 
 def load_frames(
