@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python bench/bench_core.py                  # full run, about 8 min on 2 cores
     .venv/bin/python bench/bench_core.py --quick          # tiny images, seconds
     .venv/bin/python bench/bench_core.py --cases gray512,bank --repeat 7
+    .venv/bin/python bench/bench_core.py --cases gray64,rgb128 --repeat 2
     .venv/bin/python bench/bench_core.py --list           # case ids for --cases
 
 Everything runs in one process. Every contender of a case gets the same numpy
@@ -12,12 +13,41 @@ input (seeded ``np.random.default_rng(0)``) and the same weights. The peers come
 from the project's ``bench`` extra (``pip install -e '.[bench]'``); one that is
 not installed shows "not installed" in its column.
 
+Cases
+-----
+Depthwise: the kernels 3x3 sobel, 3x3 random, 5x5 Gaussian, 15x15 random,
+31x31 Gaussian and 31x31 random on the small images 64x64 and 128x128 (float32
+gray and RGB), on 512x512 and 4096x4096 float32 gray, and on a 3840x2160x3
+image in float32 and uint8. Filter banks: 16 filters 3x3x3 on 512x512x3 and 32
+filters 3x3x16 on 256x256x16, float32. ``--list`` prints the ids.
+
 Contenders
 ----------
 convcli ``direct``, ``separable``, ``fft`` and ``auto`` (the table says which
 method ``auto`` picked); ``scipy.ndimage.correlate``; ``cv2.filter2D`` and, for
 rank-1 kernels, ``cv2.sepFilter2D`` with the two 1-D factors;
-``torch.nn.functional.conv2d`` on CPU with its default thread count.
+``torch.nn.functional.conv2d`` on CPU: with its default thread count on the
+depthwise cases ("torch"), on 1 and on 2 threads on the filter banks ("torch
+1t", "torch 2t": ``torch.set_num_threads(n)`` before the cell's runs, its
+estimate included, and the previous count restored after, so every other torch
+cell keeps the default; the header gives the counts).
+
+The hand-written numpy baseline, depthwise cases on images of at most 128x128
+pixels only (SMALL_SIDE; larger images read "n/a"), written in this script:
+"numpy pad+taps" times ``xp = np.pad(x, pads, mode="symmetric")`` followed by
+the tap loop ``out = w[0,0]*xp[0:H,0:W]; out += w[u,v]*xp[u:u+H, v:v+W]`` over
+the other taps (what a user writes by hand; convcli's border="symmetric",
+padding "same"); "numpy taps (pre-padded)" times the same loop on an array
+padded once outside the timing. The image goes in as it is (a uint8 image is
+padded as uint8; the first product with the float32 weights makes float32).
+
+Ratio columns: scipy/auto and torch/auto (> 1: convcli auto is faster);
+auto/cv2 and sep/cv2-sep (> 1: OpenCV is faster); on the small images
+auto/np pad+taps and auto/np taps, auto's time over the numpy baseline's (> 1:
+the hand-written loop is faster; project target <= 2 for the 3x3 kernels at
+64x64 and 128x128); on the filter banks auto/torch1t and auto/torch2t, auto's
+time over torch's on 1 and 2 threads (project targets against torch 1t: <= 1.2
+for 512x512x3 with 16 filters, <= 1.5 for 256x256x16 with 32 filters).
 
 Conventions (what is compared with what)
 ----------------------------------------
@@ -34,11 +64,13 @@ Conventions (what is compared with what)
   OpenCV gets ``ddepth=cv2.CV_32F``.
 * Filter banks, w of shape (D, C, kh, kw): convcli ``padding="same",
   border="constant"``; torch zero padding with weight (D, C, kh, kw); scipy and
-  OpenCV loop over filters and channels with zero borders.
+  OpenCV loop over filters and channels with zero borders. torch runs on 1 and 2
+  threads here, not on its default.
 
 Protocol for one cell (one contender on one case)
 -------------------------------------------------
-Cases run smallest image first, so that every later cell has an estimate.
+Cases run smallest image first, so that the 512x512 cases are measured before
+the large images that take their estimates from them.
 
 1. Estimate: the time of the same contender and kernel on a 512x512 image of
    the same channel count and dtype, scaled by the number of values (pixels x
@@ -47,7 +79,10 @@ Cases run smallest image first, so that every later cell has an estimate.
    changes the code path, torch is several times faster per tap on 3 channels
    with groups=3 than on 1). Over 20 s: the cell is not run and reads
    "skipped (>20 s, est. ...)"; that is how scipy's and torch's 31x31 kernels on
-   the large images are skipped.
+   the large images are skipped. Images smaller than 512x512 (64x64 with
+   ``--quick``), such as the 64x64 to 256x256 cases of milliseconds per call,
+   have no estimate and are run as they are; their times, which hold the
+   per-call overhead, feed no estimate.
 2. First run, timed, untraced (scipy's runs under tracemalloc, which costs a
    single C call nothing). Its result is checked against convcli ``direct`` and
    it absorbs one-time costs (thread pools, FFT plans, oneDNN primitives). Over
@@ -69,15 +104,36 @@ Cases run smallest image first, so that every later cell has an estimate.
    reads "skipped (time budget)". Projected from 512x512 timings, the full run
    takes about 8 minutes on an idle 2-core machine (almost half of it convcli
    direct and separable on the random 15x15 and 31x31 kernels, each cell two
-   runs of 1-19 s), so the budget only trips on a slower or busy machine; it
-   then drops the last cells (the uint8 image) rather than pass 10 minutes.
+   runs of 1-19 s; the 24 small cases add about 15 s), so the budget only trips
+   on a slower or busy machine; it then drops the last cells (the uint8 image)
+   rather than pass 10 minutes.
 
 Correctness, once per case and outside the timing: every result is compared
 with convcli ``direct`` (max abs difference over max abs of the reference,
 tolerance 1e-4, float32); the check column lists contenders off by more.
 
-Quick mode (``--quick``) replaces the images by 64x64 and 128x128 ones, with one
-timed run per cell, and writes bench/results/core-quick.md unless ``--out``.
+auto's choice
+-------------
+After the tables the report counts, over every case where convcli ``direct``,
+``separable`` and ``fft`` all have a time (none skipped), the cases where
+``auto`` hits: the time of the method it picked, read from that method's own
+column (not the ``auto`` column), is within 10 % of the fastest of the three
+(AUTO_SLACK). It prints "auto picks a method within 10 % of the fastest in K
+of N cases (P %)" (project target: at least 90 %), a table of the misses (case,
+picked method and its time, fastest method and its time, their ratio) and,
+apart and not counted, the cases where one of the three has no time.
+
+Report
+------
+Markdown on stdout and in bench/results/core.md (``--out`` to change): a
+header (command, CPU model, versions, thread counts, how to read), per group a
+time-and-ratio table and a peak-memory table, then auto's choice. ``--docs``
+also writes it, headings two levels down, between the bench_core markers of
+docs/performance.md.
+
+Quick mode (``--quick``) uses only 64x64 and 128x128 images (gray, RGB float32
+and RGB uint8) and smaller filter banks (64x64x3, 128x128x16), with one timed
+run per cell, and writes bench/results/core-quick.md unless ``--out``.
 """
 
 from __future__ import annotations
@@ -92,7 +148,8 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -114,6 +171,9 @@ PROBE_QUICK = 64
 RESULTS = Path(__file__).resolve().parent / "results"
 PAGE_MARKERS = ("<!-- bench_core:begin -->", "<!-- bench_core:end -->")
 CONVCLI_METHODS = ("direct", "separable", "fft", "auto")
+SMALL_SIDE = 128  # images of at most 128x128 pixels also get the numpy baselines
+BANK_TORCH_THREADS = (1, 2)  # torch thread counts timed on the filter banks
+AUTO_SLACK = 1.10  # auto hits when its pick is within 10 % of the fastest method
 ENV_VARS = (
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",
@@ -145,6 +205,11 @@ class ImageSpec:
     def channels(self) -> int:
         """Channels (1 for a 2-D image)."""
         return self.shape[2] if len(self.shape) == 3 else 1
+
+    @property
+    def small(self) -> bool:
+        """At most SMALL_SIDE x SMALL_SIDE pixels: the numpy baselines run on it."""
+        return self.shape[0] * self.shape[1] <= SMALL_SIDE**2
 
     def make(self) -> np.ndarray:
         """Return the image, from its own ``default_rng(0)``."""
@@ -232,6 +297,10 @@ def make_cases(quick: bool) -> list[Case]:
         ]
     else:
         images = [
+            ImageSpec("gray64", "64x64 f32", (64, 64), "float32"),
+            ImageSpec("gray128", "128x128 f32", (128, 128), "float32"),
+            ImageSpec("rgb64-f32", "64x64x3 f32", (64, 64, 3), "float32"),
+            ImageSpec("rgb128-f32", "128x128x3 f32", (128, 128, 3), "float32"),
             ImageSpec("gray512", "512x512 f32", (512, 512), "float32"),
             ImageSpec("gray4096", "4096x4096 f32", (4096, 4096), "float32"),
             ImageSpec("rgb4k-f32", "3840x2160x3 f32", (2160, 3840, 3), "float32"),
@@ -266,6 +335,7 @@ class Peers:
     cv2: ModuleType | None
     torch: ModuleType | None
     versions: dict[str, str]
+    torch_threads: int | None = None  # torch's default thread count, read at import
 
 
 def load_peers() -> Peers:
@@ -283,7 +353,14 @@ def load_peers() -> Peers:
         except (ImportError, OSError):
             modules[name] = None
             versions[name] = "not installed"
-    return Peers(modules["scipy"], modules["cv2"], modules["torch"], versions)
+    torch = modules["torch"]
+    return Peers(
+        modules["scipy"],
+        modules["cv2"],
+        torch,
+        versions,
+        torch.get_num_threads() if torch is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -308,6 +385,34 @@ class Contender:
     traced: bool  # peak memory through tracemalloc
     python_loops: bool  # tracing slows it down, so the traced call is not timed
     depthwise_only: bool = False
+    bank_only: bool = False
+    small_only: bool = False  # "n/a" on images larger than SMALL_SIDE x SMALL_SIDE
+    torch_threads: int | None = None  # torch.set_num_threads around its runs
+
+    def applies(self, case: Case) -> bool:
+        """Whether the contender has a column in the table of ``case``'s group."""
+        return not (self.depthwise_only and case.bank) and not (
+            self.bank_only and not case.bank
+        )
+
+    def runs_on(self, case: Case) -> bool:
+        """Whether the contender is run on ``case`` (else its cell reads "n/a")."""
+        return self.applies(case) and (case.image.small or not self.small_only)
+
+
+@contextmanager
+def torch_threads(peers: Peers, threads: int | None) -> Iterator[None]:
+    """Set torch's (process-global) thread count inside the block, restore it after."""
+    torch = peers.torch
+    if threads is None or torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def convcli_builder(method: str) -> Builder:
@@ -436,6 +541,46 @@ def build_torch(case: Case, x: np.ndarray, peers: Peers) -> Prepared | str:
     return Prepared(call, to_array, margin)
 
 
+def same_pads(size: int) -> tuple[int, int]:
+    """Padding (before, after) of ``padding="same"`` for a kernel side of ``size``."""
+    before = (size - 1) // 2
+    return before, size - 1 - before
+
+
+def numpy_taps(xp: np.ndarray, w: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The hand-written shift-and-accumulate loop over the taps of ``w`` on padded ``xp``."""
+    out: np.ndarray = w[0, 0] * xp[0:height, 0:width]
+    for u in range(w.shape[0]):
+        for v in range(w.shape[1]):
+            if u or v:
+                out += w[u, v] * xp[u : u + height, v : v + width]
+    return out
+
+
+def numpy_builder(pad_inside: bool) -> Builder:
+    """Return a builder for the hand-written numpy baseline (depthwise, small images).
+
+    ``np.pad(x, pads, mode="symmetric")`` (convcli's border="symmetric") either
+    inside the timed call (``pad_inside``) or once here, outside the timing.
+    """
+
+    def build(case: Case, x: np.ndarray, peers: Peers) -> Prepared | str:
+        w = case.kernel.weights
+        height, width = x.shape[:2]
+        pads = [same_pads(w.shape[0]), same_pads(w.shape[1])] + [(0, 0)] * (x.ndim - 2)
+        if pad_inside:
+
+            def call() -> np.ndarray:
+                xp = np.pad(x, pads, mode="symmetric")
+                return numpy_taps(xp, w, height, width)
+
+            return Prepared(call)
+        padded = np.pad(x, pads, mode="symmetric")
+        return Prepared(lambda: numpy_taps(padded, w, height, width))
+
+    return build
+
+
 def make_contenders() -> list[Contender]:
     """Return the contenders in column order, convcli direct (the reference) first."""
     contenders = [
@@ -455,7 +600,41 @@ def make_contenders() -> list[Contender]:
             python_loops=False,
             depthwise_only=True,
         ),
-        Contender("torch", "torch", build_torch, traced=False, python_loops=False),
+        Contender(
+            "torch",
+            "torch",
+            build_torch,
+            traced=False,
+            python_loops=False,
+            depthwise_only=True,
+        ),
+    ]
+    contenders += [
+        Contender(
+            f"torch{n}t",
+            f"torch {n}t",
+            build_torch,
+            traced=False,
+            python_loops=False,
+            bank_only=True,
+            torch_threads=n,
+        )
+        for n in BANK_TORCH_THREADS
+    ]
+    contenders += [
+        Contender(
+            key,
+            label,
+            numpy_builder(pad_inside),
+            traced=True,
+            python_loops=True,
+            depthwise_only=True,
+            small_only=True,
+        )
+        for key, label, pad_inside in (
+            ("np_pad", "numpy pad+taps", True),
+            ("np_taps", "numpy taps (pre-padded)", False),
+        )
     ]
     return contenders
 
@@ -630,8 +809,14 @@ class Estimator:
         return known[0] * x.size, known[1]
 
     def learn(self, contender: Contender, case: Case, cell: Cell) -> None:
-        """Record a measured cell if it is the first of its key."""
+        """Record a measured cell of a side x side image if it is the first of its key.
+
+        Smaller images do not count: their time per value holds the per-call
+        overhead and would overestimate the large images.
+        """
         key = self.key(contender, case)
+        if case.image.shape[:2] != (self.side, self.side):
+            return
         if cell.ms is not None and key not in self.rates:
             self.rates[key] = (cell.ms / 1e3 / case.image.values, case.image.label)
 
@@ -653,18 +838,22 @@ def run_case(
     reference: tuple[str, np.ndarray] | None = None
     deviations: dict[str, float] = {}
     for contender in contenders:
-        if contender.depthwise_only and case.bank:
+        if not contender.applies(case):
+            continue
+        if not contender.runs_on(case):
+            out.cells[contender.key] = Cell(note="n/a")
             continue
         try:
             prepared = contender.build(case, x, peers)
             if isinstance(prepared, str):
                 out.cells[contender.key] = Cell(note=prepared)
                 continue
-            est, est_from = None, ""
-            if time.perf_counter() < deadline:
-                est, est_from = estimator.estimate(contender, case, x, peers)
-            plan = Plan(repeat, est, est_from, deadline - time.perf_counter())
-            cell, result = measure(contender, prepared, x.nbytes, plan)
+            with torch_threads(peers, contender.torch_threads):
+                est, est_from = None, ""
+                if time.perf_counter() < deadline:
+                    est, est_from = estimator.estimate(contender, case, x, peers)
+                plan = Plan(repeat, est, est_from, deadline - time.perf_counter())
+                cell, result = measure(contender, prepared, x.nbytes, plan)
         except Exception as exc:  # one failing peer must not end the run
             print(f"  {contender.label}: {type(exc).__name__}: {exc}", file=sys.stderr)
             out.cells[contender.key] = Cell(note=f"error ({type(exc).__name__})")
@@ -716,7 +905,11 @@ def ratio(cells: dict[str, Cell], num: str, den: str) -> str:
     a, b = cells.get(num), cells.get(den)
     if a is None or b is None or a.ms is None or b.ms is None or b.ms == 0:
         return "-"
-    r = a.ms / b.ms
+    return fmt_ratio(a.ms / b.ms)
+
+
+def fmt_ratio(r: float) -> str:
+    """A ratio with 3 significant digits (at least 2 decimals below 10)."""
     if r >= 100:
         return f"{r:.0f}"
     if r >= 10:
@@ -748,15 +941,23 @@ def group_tables(
     repeat: int,
 ) -> str:
     """The time-and-ratio table and the memory table of one group of cases."""
-    bank = cases[0].bank
-    shown = [c for c in contenders if not (bank and c.depthwise_only)]
+    shown = [c for c in contenders if any(c.applies(case) for case in cases)]
+    # The numpy baselines get columns only where the group has a small image.
+    shown = [c for c in shown if not c.small_only or any(k.image.small for k in cases)]
+    keys = {c.key for c in shown}
     ratios = [
-        ("scipy/auto", "scipy", "auto"),
-        ("torch/auto", "torch", "auto"),
-        ("auto/cv2", "auto", "cv2"),
+        (label, num, den)
+        for label, num, den in (
+            ("scipy/auto", "scipy", "auto"),
+            ("torch/auto", "torch", "auto"),
+            *((f"auto/torch{n}t", "auto", f"torch{n}t") for n in BANK_TORCH_THREADS),
+            ("auto/cv2", "auto", "cv2"),
+            ("sep/cv2-sep", "separable", "cv2sep"),
+            ("auto/np pad+taps", "auto", "np_pad"),
+            ("auto/np taps", "auto", "np_taps"),
+        )
+        if num in keys and den in keys
     ]
-    if not bank:
-        ratios.append(("sep/cv2-sep", "separable", "cv2sep"))
     header = [
         "image",
         "kernel",
@@ -775,7 +976,7 @@ def group_tables(
                 case.image.label,
                 case.kernel.label,
                 res.auto_method,
-                *(cells.get(c.key, Cell(note="-")).text(repeat) for c in shown),
+                *(cells.get(c.key, Cell(note="n/a")).text(repeat) for c in shown),
                 *(ratio(cells, num, den) for _, num, den in ratios),
                 res.check,
             ]
@@ -797,6 +998,74 @@ def group_tables(
             markdown_table(mem_header, mem_rows),
         ]
     )
+
+
+def auto_picks(cases: Sequence[Case], results: dict[str, CaseResult]) -> str:
+    """The section on auto's choices: hit rate, misses, cases not counted.
+
+    A case counts when convcli direct, separable and fft all have a time; auto
+    hits when the time of the method it picked (that method's own column) is at
+    most AUTO_SLACK times the fastest of the three.
+    """
+    methods = ("direct", "separable", "fft")
+    slack = f"{(AUTO_SLACK - 1) * 100:.0f} %"
+    counted = 0
+    misses: list[list[str]] = []
+    uncounted: list[str] = []
+    for case in cases:
+        res = results[case.key]
+        name = f"{case.image.label}, {case.kernel.label}"
+        cells = {m: res.cells.get(m, Cell(note="not run")) for m in methods}
+        times = {m: cell.ms for m, cell in cells.items() if cell.ms is not None}
+        absent = [m for m in methods if m not in times]
+        if absent:
+            why = "; ".join(f"{m} {cells[m].note or '-'}" for m in absent)
+            uncounted.append(f"- {name} (auto picks {res.auto_method}): {why}")
+            continue
+        counted += 1
+        fastest = min(times, key=times.__getitem__)
+        picked = times.get(res.auto_method)
+        if picked is not None and picked <= AUTO_SLACK * times[fastest]:
+            continue
+        misses.append(
+            [
+                name,
+                res.auto_method,
+                fmt_ms(picked) if picked is not None else "-",
+                fastest,
+                fmt_ms(times[fastest]),
+                fmt_ratio(picked / times[fastest]) if picked is not None else "-",
+            ]
+        )
+    hits = counted - len(misses)
+    share = f"{100 * hits / counted:.0f} %" if counted else "-"
+    parts = [
+        "## auto's choice",
+        "A case counts when convcli direct, separable and fft all have a time; auto "
+        "hits when the time of the method it picks (that method's own column, not the "
+        f"auto column) is within {slack} of the fastest of the three. "
+        "Project target: at least 90 %.",
+        f"auto picks a method within {slack} of the fastest in {hits} of {counted} "
+        f"cases ({share})",
+    ]
+    if misses:
+        header = [
+            "case",
+            "auto picks",
+            "its time (ms)",
+            "fastest",
+            "its time (ms)",
+            "picked/fastest",
+        ]
+        parts += ["Misses:", markdown_table(header, misses)]
+    else:
+        parts.append("Misses: none.")
+    if uncounted:
+        parts += [
+            "Not counted (direct, separable or fft has no time):",
+            "\n".join(uncounted),
+        ]
+    return "\n\n".join(parts)
 
 
 def cpu_model() -> str:
@@ -839,7 +1108,10 @@ def header_text(
             f"samples than {repeat}. A shorter first run is followed by min({repeat}, "
             f"int({CELL_SECONDS:g} s / first run)) timed runs (at least 1)."
         )
-    torch_threads = str(peers.torch.get_num_threads()) if peers.torch else "-"
+    torch_default = str(peers.torch_threads) if peers.torch else "-"
+    bank_threads = " and ".join(str(n) for n in BANK_TORCH_THREADS)
+    bank_columns = ", ".join(f"torch {n}t" for n in BANK_TORCH_THREADS)
+    bank_ratios = " and ".join(f"auto/torch{n}t" for n in BANK_TORCH_THREADS)
     cv2_threads = str(peers.cv2.getNumThreads()) if peers.cv2 else "-"
     env = (
         ", ".join(f"{k}={os.environ[k]}" for k in ENV_VARS if k in os.environ)
@@ -856,8 +1128,9 @@ def header_text(
         f"- versions: Python {platform.python_version()}, numpy {np.__version__}, "
         f"scipy {peers.versions['scipy']}, opencv {peers.versions['cv2']}, "
         f"torch {peers.versions['torch']}, convcli {convcli.__version__}",
-        f"- threads: convcli workers {usable_cores()} (default), torch {torch_threads} "
-        f"(default), OpenCV {cv2_threads} (default), scipy.ndimage 1",
+        f"- threads: convcli workers {usable_cores()} (default), torch {torch_default} "
+        f"(default; filter banks: {bank_threads} by torch.set_num_threads, columns "
+        f"{bank_columns}), OpenCV {cv2_threads} (default), scipy.ndimage 1, numpy 1",
         f"- thread-related environment: {env}",
         "",
         "How to read:",
@@ -873,8 +1146,18 @@ def header_text(
         "checked on the central region only; its float32 NCHW input (also for the uint8 "
         "image) is made outside the timing. Filter banks: zero padding everywhere; scipy and "
         "OpenCV loop over filters and channels.",
+        "- numpy pad+taps: np.pad(x, pads, mode='symmetric') then the loop out = "
+        "w[0,0]*xp[0:H,0:W]; out += w[u,v]*xp[u:u+H, v:v+W] over the other taps, as a "
+        "user hand-writes it; numpy taps (pre-padded): the same loop on an array padded "
+        f"once outside the timing. Depthwise images of at most {SMALL_SIDE}x{SMALL_SIDE} "
+        "pixels only ('n/a' on larger ones).",
         "- Ratios: scipy/auto and torch/auto > 1 mean convcli auto is faster; auto/cv2 and "
-        "sep/cv2-sep > 1 mean OpenCV is faster (sep/cv2-sep: rank-1 kernels only).",
+        "sep/cv2-sep > 1 mean OpenCV is faster (sep/cv2-sep: rank-1 kernels only); "
+        "auto/np pad+taps and auto/np taps > 1 mean the hand-written numpy loop is faster "
+        "(target: <= 2 for 3x3 kernels at 64x64 and 128x128); "
+        f"{bank_ratios} (filter banks) > 1 mean torch on {bank_threads} threads is faster "
+        "(targets against torch 1t: <= 1.2 for 512x512x3 with 16 filters, <= 1.5 for "
+        "256x256x16 with 32 filters).",
         f"- check: every result against convcli direct, max |diff| / max |ref| <= {TOLERANCE:g}.",
     ]
     return "\n".join(lines)
@@ -966,6 +1249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         group = [c for c in cases if c.bank == bank]
         if group:
             parts.append(group_tables(title, group, results, contenders, repeat))
+    if peers.torch is not None and peers.torch.get_num_threads() != peers.torch_threads:
+        print("warning: torch's thread count was not restored", file=sys.stderr)
+    table_order = [c for c in cases if not c.bank] + [c for c in cases if c.bank]
+    parts.append(auto_picks(table_order, results))
     report = "\n\n".join(parts) + "\n"
     print(report)
     out = (
