@@ -1,24 +1,54 @@
-"""End-to-end time of ``convcli apply -k sobel`` on a 4K PNG, against ImageMagick and a Pillow + OpenCV script.
+"""End-to-end time and peak memory of ``convcli apply -k sobel`` on PNGs of three sizes, against ImageMagick and a Pillow + OpenCV script.
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_apply.py                 # about 3-4 minutes on 2 cores
-    .venv/bin/python bench/bench_apply.py --repeat 3 --out /tmp/apply.md
+    .venv/bin/python bench/bench_apply.py            # 3 minutes on 2 quiet cores, at most 6 on busy ones
+    .venv/bin/python bench/bench_apply.py --docs     # also rewrites the summary in docs/performance.md
+    .venv/bin/python bench/bench_apply.py --venv /tmp/bench_apply_venv   # keep the venv for the next run
+    .venv/bin/python bench/bench_apply.py --sizes 960x540 --repeat 2 --out /tmp/apply.md   # a quick check
 
-Every contender is a separate process started the same way (``subprocess.run``),
-on the same input file, writing a PNG into the same temporary folder; the wall
-time runs from the start of the process to its exit.
+What a user gets
+----------------
+By default the bench times a non-editable install, as a user's ``pip install``
+leaves it. It builds a wheel of the checkout (``.venv/bin/python -m pip wheel
+--no-deps -w TMP .``: the working tree, uncommitted changes included), creates a
+fresh venv in its temporary folder (``python -m venv`` with this interpreter's
+Python) and installs the wheel there with that venv's pip, with its
+dependencies and ``opencv-python-headless`` for the script (``pip install -q``);
+pip compiles the bytecode as it installs. convcli runs as ``VENV/bin/convcli``,
+the script and the Python startup command as ``VENV/bin/python``; the venv is
+deleted at the end.
 
-Input: ``sample_images/coffee.png`` centre-cropped to 16:9 and upscaled with
-Pillow's LANCZOS to 3840x2160 RGB, saved as PNG with Pillow's defaults. A real
-photo, not noise: noise compresses badly and would inflate every encode time.
+* ``--venv DIR`` keeps the venv at DIR for later runs: the first run creates it
+  and installs everything; later runs reuse it and reinstall only the freshly
+  built wheel (``--no-deps --force-reinstall``, then ``pip install WHEEL
+  opencv-python-headless``, which does nothing unless the dependencies
+  changed), which skips installing numpy, OpenCV and the rest again.
+* ``--editable`` times this interpreter's ``convcli`` console script and this
+  Python instead (a developer's editable install), as the bench did before.
+
+Bytecode: every timed process (and every install step) gets this environment
+without ``PYTHONDONTWRITEBYTECODE`` (this workplace sets it) and without
+``PYTHONPYCACHEPREFIX``, so Python writes ``.pyc`` files beside the sources and
+reuses them, as on a user's machine (from a venv, ``PYTHONPATH`` and
+``PYTHONHOME`` are dropped as well, so nothing from the checkout is imported).
+With ``--editable`` the sources are the shared checkout, so
+``PYTHONPYCACHEPREFIX`` points into the temporary folder instead: bytecode is
+still written and reused, outside the checkout. The untimed runs below leave
+every cache in place before the timed ones; the report says how many of the
+installed convcli's modules had cached bytecode after the rounds.
+
+Inputs: for each size of ``--sizes`` (default ``3840x2160,1920x1080,960x540``;
+``--size WxH`` is one size), ``sample_images/coffee.png`` centre-cropped to the
+size's aspect ratio (16:9 for the defaults) and resized with Pillow's LANCZOS
+to that size, RGB, saved as PNG with Pillow's defaults. A real photo, not
+noise: noise compresses badly and would inflate every encode time.
 
 Contenders
 ----------
-* ``convcli apply IN -k sobel -o OUT --json`` (the console script beside this
-  Python, else the one on PATH). ``--json`` makes convcli print its own stage
-  seconds (load, filter, save), which are read from every run; it also skips
-  drawing the rich table.
+* ``convcli apply IN -k sobel -o OUT --json``. ``--json`` makes convcli print
+  its own stage seconds (load, filter, save), which are read from every run; it
+  also skips drawing the rich table.
 * A minimal Pillow + OpenCV script, written to the temporary folder: Pillow
   decodes, ``cv2.Sobel`` dx and dy in float32 with ``BORDER_REFLECT_101``,
   ``cv2.magnitude``, 0..max rescaled onto 0..255 (halves up), ``cv2.imencode`` encodes.
@@ -30,18 +60,67 @@ Contenders
   wrapper is skipped for a real binary further down PATH): its ``Sobel``
   kernel is one 3x3 kernel (the x derivative), not the gradient magnitude, so
   three commands are timed, plus a decode + encode without a filter. What each
-  computes is printed with the table and checked against numpy.
+  computes is printed with the report and checked against numpy.
 
-Protocol: the input is written once; every startup command (``convcli
---version``, ``python -c "import cv2, PIL.Image, numpy"``, ``convert
--version``) runs once untimed, then ``--repeat`` timed times. Then ``--repeat``
-rounds, each running every contender once (the order rotates per round), so a
-busy spell of the shared machine hits all of them alike. Before each round the
-time left in ``--budget`` is compared with the last round's duration; the
-rounds stop early rather than run over, and the table says ``(n=k)``.
-Reported: medians. Afterwards each contender's last output is checked against
-a reference computed here with numpy and OpenCV, and the PNG encoders are
-timed in-process on the convcli output.
+Protocol
+--------
+Every timed command is a process of its own, with stdin from /dev/null, stdout
+and stderr into files, and the temporary folder as its current folder. A small
+launcher process (this Python with ``-I -S``: the standard library only, about
+10 MiB) starts each one with ``subprocess.Popen`` and waits for it with
+``os.wait4``: the wall time runs from just before the start to the exit, and
+the ``ru_maxrss`` that ``wait4`` returns is that one child's peak resident set
+size (KiB on Linux; reported in MiB). Why a launcher: Linux counts the starting
+process's own peak into the child's (the child holds the parent's pages until
+it execs; see bench_memory.py), and this process holds numpy, OpenCV and
+float64 images, so every child started from here would show its hundreds of
+MiB. The launcher's own size is a floor: the report gives what ``true``
+measures through it.
+
+1. The inputs are written; each startup command (``convcli --version``,
+   ``python -c "import cv2, PIL.Image, numpy"``, ``convert -version``) runs once
+   untimed.
+2. Warm-up: every contender's full command runs once untimed at every size.
+3. ``--repeat`` timed rounds (default 5; figures for the README need 5, so
+   ``--docs`` refuses fewer, and refuses ``--editable``). Each round runs every
+   startup command once (they read no image: one timing serves all sizes),
+   then every size (in ``--sizes`` order) and at each size every contender
+   once; the order rotates by one per round, so a busy spell of the shared
+   machine hits contenders and sizes alike. Before each round the time left in
+   ``--budget`` (seconds for the timed rounds of all sizes together; default
+   240: on a quiet 2-core machine a round of the three default sizes took 21 s,
+   14.5 of them at 3840x2160, so 5 rounds fit at up to about 2.3 times that) is
+   compared with the last round's duration; the rounds stop early rather than
+   run over, and the tables say ``(n=k)``; ``--docs`` then leaves the page
+   alone.
+4. Afterwards each contender's last output at each size is checked against a
+   reference computed here with numpy and OpenCV, and the PNG encoders are
+   timed in this process on convcli's output at the largest size.
+
+Report
+------
+Medians throughout (``(n=k)`` where a budget stop left fewer). A header
+(command, date, CPU model, load average, versions of this process and of the
+timed Python, the install mode, venv path and wheel, bytecode caching, the
+memory floor, thread-related environment); a summary table across sizes (median
+wall seconds of convcli, the script and ImageMagick ``Sobel``, their ratios,
+the median peak MiB of the three, convcli's memory against ImageMagick's, and
+the issue's targets, each reported as met or not met, never asserted); the
+commands; then per size the detail table (stages, peak MiB, output size), where
+the time goes and the output checks; the encoder table once, for the largest
+size. ``--out`` is the Markdown file (bench/results/apply.md). ``--docs`` also
+writes the summary table and a short "how measured" paragraph into
+docs/performance.md between ``<!-- bench_apply:begin -->`` and
+``<!-- bench_apply:end -->`` (with bench/page_block.py); without those markers
+it stops before measuring.
+
+The issue's targets, on medians, against ImageMagick's ``convert in.png
+-morphology Convolve Sobel out.png``:
+
+* 3840x2160: convcli at least 2.5x faster than ImageMagick, its time within
+  1.3x of the Pillow + OpenCV script's, its peak memory at most 2x ImageMagick's;
+* 1920x1080: at least 1.8x faster than ImageMagick;
+* 960x540: its time within 1.2x of ImageMagick's.
 """
 
 from __future__ import annotations
@@ -65,6 +144,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from page_block import PERFORMANCE_PAGE, replace_block
 from PIL import Image, features
 
 from convcli.images import PNG_LEVEL
@@ -72,7 +152,18 @@ from convcli.images import PNG_LEVEL
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "sample_images" / "coffee.png"
 DEFAULT_OUT = ROOT / "bench" / "results" / "apply.md"
-WIDTH, HEIGHT = 3840, 2160
+DEFAULT_SIZES = "3840x2160,1920x1080,960x540"
+PAGE_MARKERS = ("<!-- bench_apply:begin -->", "<!-- bench_apply:end -->")
+MIN_REPORT_ROUNDS = 5  # rounds the figures in the docs need
+# Environment variables a contender's process must not see (see the docstring).
+BYTECODE_VARS = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+VENV_DROPPED_VARS = ("PYTHONPATH", "PYTHONHOME")
+# The issue's targets per size: (what, limit); see ``target_cells``.
+TARGETS: dict[tuple[int, int], list[tuple[str, float]]] = {
+    (3840, 2160): [("faster", 2.5), ("script", 1.3), ("memory", 2.0)],
+    (1920, 1080): [("faster", 1.8)],
+    (960, 540): [("within", 1.2)],
+}
 
 PEER_SCRIPT = '''\
 """Per-channel Sobel gradient magnitude of a PNG, as convcli apply -k sobel computes it."""
@@ -163,9 +254,259 @@ IM_MAGNITUDE = [
 ]
 
 
+# The launcher: a small stdlib-only process that starts every timed command (see
+# the docstring, "Protocol"). One JSON line per job on stdin, one answer per job.
+LAUNCHER = '''\
+"""Run the commands sent as JSON lines; answer wall seconds and each child's peak RSS."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+folder = sys.argv[1]
+out_path = os.path.join(folder, "launcher.stdout")
+err_path = os.path.join(folder, "launcher.stderr")
+for line in sys.stdin:
+    job = json.loads(line)
+    if job["out"]:
+        try:
+            os.unlink(job["out"])
+        except FileNotFoundError:
+            pass
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            job["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    with open(out_path, "rb") as f:
+        stdout = f.read().decode(errors="replace")
+    with open(err_path, "rb") as f:
+        stderr = f.read().decode(errors="replace")
+    answer = {
+        "wall": wall,
+        "maxrss_kib": usage.ru_maxrss,
+        "returncode": proc.returncode,
+        "stdout": stdout,
+        "stderr": stderr[-2000:],
+    }
+    print(json.dumps(answer), flush=True)
+'''
+
+# Run by the timed Python (with the contenders' environment): versions, and
+# which of the installed convcli's modules have cached bytecode.
+PROBE = """\
+import importlib.util, json, pathlib, sys
+info = {"python": sys.version.split()[0], "pycache_prefix": sys.pycache_prefix}
+for name in ("numpy", "PIL", "cv2", "imagecodecs", "convcli"):
+    try:
+        info[name] = __import__(name).__version__
+    except ImportError:
+        info[name] = None
+if info["convcli"]:
+    import convcli
+    pkg = pathlib.Path(convcli.__file__).parent
+    sources = sorted(pkg.rglob("*.py"))
+    info["convcli_dir"] = str(pkg)
+    info["modules"] = len(sources)
+    info["cached"] = sum(
+        pathlib.Path(importlib.util.cache_from_source(str(p))).exists() for p in sources
+    )
+print(json.dumps(info))
+"""
+
+
+@dataclass
+class Run:
+    """One finished process: wall seconds, peak RSS in MiB, stdout."""
+
+    wall: float
+    peak_mib: float
+    stdout: str
+
+
+class Launcher:
+    """The launcher process (``LAUNCHER``), with the contenders' environment."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        script = folder / "launcher.py"
+        script.write_text(LAUNCHER)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(script), str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=folder,
+        )
+
+    def run(self, argv: list[str], out: Path | None = None) -> Run:
+        """Run ``argv`` once (removing ``out`` first); raise if it fails."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        job = {"argv": argv, "out": str(out) if out is not None else None}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            msg = f"the launcher exited ({self.proc.wait()}) running {shlex.join(argv)}"
+            raise RuntimeError(msg)
+        answer = json.loads(line)
+        if answer["returncode"] != 0:
+            msg = (
+                f"{shlex.join(argv)} failed ({answer['returncode']}): "
+                f"{answer['stderr'].strip()[-500:]}"
+            )
+            raise RuntimeError(msg)
+        return Run(answer["wall"], answer["maxrss_kib"] / 1024, answer["stdout"])
+
+    def close(self) -> None:
+        """End the launcher (it exits at the end of its input)."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@dataclass
+class Setup:
+    """The timed Python and convcli: how they were installed, and their environment."""
+
+    mode: str  # non-editable (a fresh or a reused venv) or editable
+    python: str
+    convcli: str | None
+    env: dict[str, str]
+    description: str
+    venv: Path | None = None
+    wheel: str | None = None
+    seconds: float = 0.0
+
+
+def contender_env(editable: bool, pycache: Path) -> dict[str, str]:
+    """This environment without the bytecode switches (see the docstring)."""
+    drop = BYTECODE_VARS if editable else BYTECODE_VARS + VENV_DROPPED_VARS
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    if editable:  # keep the shared checkout free of __pycache__ folders
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def step(
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> str:
+    """Run an install step; stop the bench with its output if it fails."""
+    print(f"$ {shlex.join(argv)}", file=sys.stderr)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
+    if proc.returncode != 0:
+        msg = (
+            f"{shlex.join(argv)} failed ({proc.returncode}):\n"
+            f"{(proc.stdout + proc.stderr).strip()[-3000:]}"
+        )
+        raise SystemExit(msg)
+    return proc.stdout
+
+
+def install(args: argparse.Namespace, tmp: Path) -> Setup:
+    """Build the wheel and install it into a venv, or take this interpreter's convcli."""
+    t0 = time.perf_counter()
+    if args.editable:
+        env = contender_env(True, tmp / "pycache")
+        exe = Path(sys.executable).parent / "convcli"
+        return Setup(
+            "editable (`--editable`)",
+            sys.executable,
+            str(exe) if exe.exists() else shutil.which("convcli"),
+            env,
+            "this interpreter's convcli console script and Python "
+            f"({sys.executable}); PYTHONPYCACHEPREFIX set to a folder in the "
+            "temporary folder, so bytecode is cached outside the checkout",
+        )
+    env = contender_env(False, tmp / "pycache")
+    wheels = tmp / "wheel"
+    step(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(wheels),
+            ".",
+        ],
+        cwd=ROOT,
+    )
+    found = sorted(wheels.glob("convcli-*.whl"))
+    if len(found) != 1:
+        msg = f"pip wheel left {[p.name for p in found]} in {wheels}, not one convcli wheel"
+        raise SystemExit(msg)
+    wheel = found[0]
+    venv = args.venv.resolve() if args.venv else tmp / "venv"
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    reuse = python.exists() and (venv / "bin" / "convcli").exists()
+    if reuse:
+        step([*pip, "--no-deps", "--force-reinstall", str(wheel)], env)
+        mode = "non-editable, reused venv (`--venv`)"
+        how = (
+            f"the venv {venv} kept from an earlier run (`--venv`): its dependencies "
+            "as installed then, the wheel reinstalled now (`--no-deps --force-reinstall`)"
+        )
+    else:
+        step([sys.executable, "-m", "venv", str(venv)], env)
+        mode = "non-editable, fresh venv"
+        how = f"a fresh venv, {venv} " + (
+            "(kept for later runs: `--venv`)" if args.venv else "(deleted afterwards)"
+        )
+    step([*pip, str(wheel), "opencv-python-headless"], env)
+    return Setup(
+        mode,
+        str(python),
+        str(venv / "bin" / "convcli"),
+        env,
+        f"`{wheel.name}`, built from the checkout (`pip wheel --no-deps`), "
+        f"installed with its dependencies and opencv-python-headless by `pip install` into {how}",
+        venv,
+        wheel.name,
+        time.perf_counter() - t0,
+    )
+
+
+def probe(setup: Setup) -> dict[str, object]:
+    """What the timed Python imports: versions, convcli's folder and cached bytecode."""
+    proc = subprocess.run(
+        [setup.python, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        env=setup.env,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip()[-300:]}
+    return json.loads(proc.stdout)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` as (W, H)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) < 3 or int(m.group(2)) < 3:
+        msg = f"not a size WxH (at least 3x3): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(m.group(1)), int(m.group(2))
+
+
 @dataclass
 class Contender:
-    """One command line timed end to end, and what it computes."""
+    """One command line timed end to end at one size, and what it computes."""
 
     key: str
     label: str
@@ -177,8 +518,30 @@ class Contender:
     parse: Callable[[str], dict[str, float]] | None = None
     stage_note: str = ""
     walls: list[float] = field(default_factory=list)
-    startups: list[float] = field(default_factory=list)
+    peaks: list[float] = field(default_factory=list)
     stages: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Size:
+    """One input size: its input, its contenders, and what was checked afterwards."""
+
+    width: int
+    height: int
+    src: Path
+    contenders: list[Contender]
+    input_mb: float = 0.0
+    checks: dict[str, str] = field(default_factory=dict)
+    out_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """``WxH``."""
+        return f"{self.width}x{self.height}"
+
+    def get(self, key: str) -> Contender | None:
+        """The contender ``key``, if it ran."""
+        return next((c for c in self.contenders if c.key == key), None)
 
 
 def shown(argv: list[str], names: dict[str, str]) -> str:
@@ -237,18 +600,18 @@ def find_imagemagick() -> tuple[str, str, str] | None:
     return None
 
 
-def make_input(path: Path) -> None:
-    """Write the WIDTH x HEIGHT RGB test photo: coffee.png cropped to 16:9, LANCZOS-resized."""
+def make_input(path: Path, width: int, height: int) -> None:
+    """Write the width x height RGB test photo: coffee.png cropped to its shape, LANCZOS-resized."""
     with Image.open(SOURCE) as im:
         rgb = im.convert("RGB")
     w, h = rgb.size
-    ch = round(w * HEIGHT / WIDTH)
+    ch = round(w * height / width)
     if ch <= h:
         box = (0, (h - ch) // 2, w, (h - ch) // 2 + ch)
     else:
-        cw = round(h * WIDTH / HEIGHT)
+        cw = round(h * width / height)
         box = ((w - cw) // 2, 0, (w - cw) // 2 + cw, h)
-    rgb.crop(box).resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS).save(path)
+    rgb.crop(box).resize((width, height), Image.Resampling.LANCZOS).save(path)
 
 
 def parse_convcli(stdout: str) -> dict[str, float]:
@@ -265,19 +628,6 @@ def parse_peer(stdout: str) -> dict[str, float]:
     """Stage seconds printed by the Pillow + OpenCV script."""
     seconds = json.loads(stdout.strip().splitlines()[-1])
     return {k: seconds[k] for k in STAGES}
-
-
-def run(argv: list[str], out: Path | None = None) -> tuple[float, str]:
-    """Run ``argv`` once; return (wall seconds, stdout). The output file is removed first."""
-    if out is not None:
-        out.unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        msg = f"{shlex.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
-        raise RuntimeError(msg)
-    return wall, proc.stdout
 
 
 def fmt(seconds: float | None) -> str:
@@ -444,7 +794,16 @@ def git_state() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "convcli"],
+            [
+                "git",
+                "--no-optional-locks",
+                "-C",
+                str(ROOT),
+                "status",
+                "--porcelain",
+                "--",
+                "convcli",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -466,121 +825,98 @@ def imagemagick_limits(exe: str) -> str:
     return ", ".join(f"{k.lower()} {v}" for k, v in found) or "unknown"
 
 
-def build(
-    tmp: Path, src: Path
-) -> tuple[list[Contender], dict[str, str], dict[str, str]]:
-    """The contenders found on this machine; also names and versions for the header."""
-    versions: dict[str, str] = {}
-    missing: dict[str, str] = {}
-    contenders: list[Contender] = []
-    py = sys.executable
+IM_ROWS = [
+    (
+        "im-sobel",
+        "ImageMagick Sobel",
+        ["-morphology", "Convolve", "Sobel"],
+        "ONE kernel, the x derivative only: clip(gx, 0, 255) per channel (negative half lost), "
+        "border edge (replicate)",
+        "gx-clip",
+    ),
+    (
+        "im-both",
+        "ImageMagick Sobel:> Lighten",
+        IM_LIGHTEN,
+        "the documented both-directions form: Sobel rotated by 0/90/180/270 degrees, "
+        "the maximum of the 4 results, normalised: max(|gx|, |gy|) / 4 per channel, border edge; "
+        "not the magnitude, not rescaled",
+        "maxabs/4",
+    ),
+    (
+        "im-mag",
+        "ImageMagick magnitude",
+        [*IM_MAGNITUDE, "-auto-level"],
+        "convcli's result built from IM operators (not an IM recipe): gx/8 + 1/2 and gy/8 + 1/2 "
+        "(bias keeps the sign in a Q16 build without HDRI), squared back, summed, square root, "
+        "min..max stretched; border edge; squares held at 16 bits lose the faintest edges",
+        "magnitude-edge",
+    ),
+    (
+        "im-copy",
+        "ImageMagick no filter",
+        [],
+        "decode + encode only (no filter): the PNG cost of the rows above",
+        "copy",
+    ),
+]
 
-    exe = Path(py).parent / "convcli"
-    convcli = str(exe) if exe.exists() else shutil.which("convcli")
-    if convcli:
-        versions["convcli"] = run([convcli, "--version"])[1].strip()
-        versions["convcli path"] = convcli
+
+def contenders_for(
+    folder: Path, src: Path, setup: Setup, peer: Path | None, im_exe: str | None
+) -> list[Contender]:
+    """The contenders found on this machine, reading ``src`` and writing into ``folder``."""
+    contenders: list[Contender] = []
+    if setup.convcli:
+        out = folder / "convcli.png"
         contenders.append(
             Contender(
                 "convcli",
                 "convcli apply",
                 [
-                    convcli,
+                    setup.convcli,
                     "apply",
                     str(src),
                     "-k",
                     "sobel",
                     "-o",
-                    str(tmp / "convcli.png"),
+                    str(out),
                     "--json",
                 ],
-                [convcli, "--version"],
+                [setup.convcli, "--version"],
                 "per-channel gradient magnitude sqrt(gx^2 + gy^2) (OpenCV's Sobel kernels), "
                 "border reflect (d c b | a b c d), computed in float32, its 0..max mapped onto 0..255 (halves up)",
                 "magnitude-reflect",
-                tmp / "convcli.png",
+                out,
                 parse_convcli,
                 "decode = its `load`, filter = `filter`, encode = `save` (float64 rescale to uint8 + PNG encode)",
             )
         )
-    else:
-        missing["convcli apply"] = "not installed"
-
-    try:
-        import cv2
-
-        versions["OpenCV"] = cv2.__version__
-        script = tmp / "pil_cv2_sobel.py"
-        script.write_text(PEER_SCRIPT)
+    if peer is not None:
+        out = folder / "peer.png"
         contenders.append(
             Contender(
                 "peer",
                 "Pillow + OpenCV script",
-                [py, str(script), str(src), str(tmp / "peer.png")],
-                [py, "-c", "import cv2, PIL.Image, numpy"],
+                [setup.python, str(peer), str(src), str(out)],
+                [setup.python, "-c", "import cv2, PIL.Image, numpy"],
                 "the same as convcli: cv2.Sobel dx and dy (float32, BORDER_REFLECT_101), "
                 "cv2.magnitude, 0..max onto 0..255 (halves up), decoded by Pillow, encoded by cv2.imencode",
                 "magnitude-reflect",
-                tmp / "peer.png",
+                out,
                 parse_peer,
                 "its own perf_counter stages",
             )
         )
-    except ImportError:
-        missing["Pillow + OpenCV script"] = "not installed (no cv2 in this Python)"
-
-    im = find_imagemagick()
-    im_rows = [
-        (
-            "im-sobel",
-            "ImageMagick Sobel",
-            ["-morphology", "Convolve", "Sobel"],
-            "ONE kernel, the x derivative only: clip(gx, 0, 255) per channel (negative half lost), "
-            "border edge (replicate)",
-            "gx-clip",
-        ),
-        (
-            "im-both",
-            "ImageMagick Sobel:> Lighten",
-            IM_LIGHTEN,
-            "the documented both-directions form: Sobel rotated by 0/90/180/270 degrees, "
-            "the maximum of the 4 results, normalised: max(|gx|, |gy|) / 4 per channel, border edge; "
-            "not the magnitude, not rescaled",
-            "maxabs/4",
-        ),
-        (
-            "im-mag",
-            "ImageMagick magnitude",
-            [*IM_MAGNITUDE, "-auto-level"],
-            "convcli's result built from IM operators (not an IM recipe): gx/8 + 1/2 and gy/8 + 1/2 "
-            "(bias keeps the sign in a Q16 build without HDRI), squared back, summed, square root, "
-            "min..max stretched; border edge; squares held at 16 bits lose the faintest edges",
-            "magnitude-edge",
-        ),
-        (
-            "im-copy",
-            "ImageMagick no filter",
-            [],
-            "decode + encode only (no filter): the PNG cost of the rows above",
-            "copy",
-        ),
-    ]
-    if im is None:
-        for _, label, _, _, _ in im_rows:
-            missing[label] = "not installed"
-    else:
-        exe_im, version, note = im
-        versions["ImageMagick"] = version
-        versions["ImageMagick path"] = note
-        versions["ImageMagick limits"] = imagemagick_limits(exe_im)
-        for key, label, args, computes, reference in im_rows:
-            out = tmp / f"{key}.png"
+    if im_exe is not None:
+        for key, label, args, computes, reference in IM_ROWS:
+            out = folder / f"{key}.png"
             contenders.append(
                 Contender(
                     key,
                     label,
-                    [exe_im, str(src), *args, str(out)],
-                    [exe_im, "-version"],
+                    [im_exe, str(src), *args, str(out)],
+                    [im_exe, "-version"],
                     computes,
                     reference,
                     out,
@@ -588,93 +924,110 @@ def build(
                     "total and startup only",
                 )
             )
-    return contenders, versions, missing
+    return contenders
 
 
-def main() -> None:
-    """Run the benchmark, print the Markdown report and write it to ``--out``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--repeat", type=int, default=5, help="timed runs per contender (5)"
-    )
-    parser.add_argument(
-        "--budget",
-        type=float,
-        default=230.0,
-        help="seconds for the timed runs; rounds stop early rather than exceed it (230)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="the Markdown report"
-    )
-    parser.add_argument(
-        "--size", default="3840x2160", help="WxH of the test photo (3840x2160)"
-    )
-    args = parser.parse_args()
-    global WIDTH, HEIGHT  # the test photo's size, read by the helpers
-    WIDTH, HEIGHT = (int(n) for n in args.size.lower().split("x"))
-    started = time.perf_counter()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    load_before = os.getloadavg()
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None if either is missing."""
+    return a / b if a is not None and b else None
 
-    with tempfile.TemporaryDirectory(prefix="bench_apply.") as tmp_name:
-        tmp = Path(tmp_name)
-        src = tmp / "in.png"
-        make_input(src)
-        contenders, versions, missing = build(tmp, src)
-        names = {str(src): "in.png", sys.executable: ".venv/bin/python"}
-        for c in contenders:
-            names[str(c.out)] = "out.png"
-        names[str(tmp / "pil_cv2_sobel.py")] = "pil_cv2_sobel.py"
-        if "convcli path" in versions:
-            names[versions["convcli path"]] = "convcli"
-        print(
-            f"input {WIDTH}x{HEIGHT} RGB PNG, {src.stat().st_size / 1e6:.1f} MB",
-            file=sys.stderr,
+
+def fmt_ratio(value: float | None) -> str:
+    """A ratio with 2 decimals, '-' for None."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+def target_cells(size: Size) -> str:
+    """The issue's targets at this size, each with its measured value and met / not met."""
+    goals = TARGETS.get((size.width, size.height))
+    if not goals:
+        return "no target at this size"
+    med = {
+        key: (median(c.walls), median(c.peaks))
+        for key in ("convcli", "peer", "im-sobel")
+        if (c := size.get(key)) is not None
+    }
+    convcli = med.get("convcli", (None, None))
+    peer = med.get("peer", (None, None))
+    im = med.get("im-sobel", (None, None))
+    cells = []
+    for what, limit in goals:
+        if what == "faster":
+            value = ratio(im[0], convcli[0])
+            text = f">= {limit:g}x faster than IM Sobel: IM/convcli"
+        elif what == "script":
+            value = ratio(convcli[0], peer[0])
+            text = f"within {limit:g}x of the script: convcli/script"
+        elif what == "memory":
+            value = ratio(convcli[1], im[1])
+            text = f"peak <= {limit:g}x IM Sobel's: convcli/IM"
+        else:  # "within"
+            value = ratio(convcli[0], im[0])
+            text = f"within {limit:g}x of IM Sobel's time: convcli/IM"
+        if value is None:
+            cells.append(f"{text} not measured")
+            continue
+        good = value >= limit if what == "faster" else value <= limit
+        shown_value = f"{value:.4f}" if round(value, 2) == limit else f"{value:.2f}"
+        cells.append(f"{text} {shown_value}, {'met' if good else '**not met**'}")
+    return "; ".join(cells)
+
+
+def summary_table(sizes: list[Size], repeat: int) -> str:
+    """One row per size: times, ratios, peak memory, targets."""
+    rows = []
+    for size in sizes:
+        c = {key: size.get(key) for key in ("convcli", "peer", "im-sobel")}
+        wall = {k: median(v.walls) if v else None for k, v in c.items()}
+        peak = {k: median(v.peaks) if v else None for k, v in c.items()}
+        n = min((len(v.walls) for v in size.contenders), default=0)
+        rows.append(
+            [
+                size.name + (f" (n={n})" if n < repeat else ""),
+                fmt(wall["convcli"]),
+                fmt(wall["peer"]),
+                fmt(wall["im-sobel"]),
+                fmt_ratio(ratio(wall["im-sobel"], wall["convcli"])),
+                fmt_ratio(ratio(wall["convcli"], wall["peer"])),
+                fmt_mib(peak["convcli"]),
+                fmt_mib(peak["peer"]),
+                fmt_mib(peak["im-sobel"]),
+                fmt_ratio(ratio(peak["convcli"], peak["im-sobel"])),
+                target_cells(size),
+            ]
         )
+    header = [
+        "size",
+        "convcli s",
+        "script s",
+        "IM Sobel s",
+        "IM/convcli",
+        "convcli/script",
+        "convcli MiB",
+        "script MiB",
+        "IM Sobel MiB",
+        "mem convcli/IM",
+        "targets (issue)",
+    ]
+    return md_table(header, rows)
 
-        # startup: one untimed run (page cache), then --repeat timed runs
-        for c in contenders:
-            run(c.startup)
-            c.startups = [run(c.startup)[0] for _ in range(args.repeat)]
 
-        t_loop = time.perf_counter()
-        last_round = 0.0
-        stopped = ""
-        for r in range(args.repeat):
-            spent = time.perf_counter() - t_loop
-            if r and spent + last_round > args.budget:
-                stopped = (
-                    f"stopped after {r} rounds: the next would pass the {args.budget:.0f} s budget "
-                    f"({spent:.0f} s spent, last round {last_round:.0f} s)"
-                )
-                break
-            t_round = time.perf_counter()
-            order = (
-                contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
-            )
-            for c in order:
-                wall, stdout = run(c.argv, c.out)
-                c.walls.append(wall)
-                if c.parse:
-                    c.stages.append(c.parse(stdout))
-                print(f"round {r + 1}: {c.label}: {wall:.2f} s", file=sys.stderr)
-            last_round = time.perf_counter() - t_round
-        loop_seconds = time.perf_counter() - t_loop
+def fmt_mib(mib: float | None) -> str:
+    """MiB with no decimals ('-' for None)."""
+    return "-" if mib is None else f"{mib:.0f}"
 
-        refs = references(src)
-        checks = {c.key: check(c.out, refs[c.reference]) for c in contenders}
-        sizes = {
-            c.key: c.out.stat().st_size / 1e6 for c in contenders if c.out.exists()
-        }
-        enc_rows = encode_table(tmp / "convcli.png", refs["magnitude-reflect"])
-        input_mb = src.stat().st_size / 1e6
 
-    base = next((median(c.walls) for c in contenders if c.key == "convcli"), None)
+def size_section(
+    size: Size, startups: dict[str, list[float]], repeat: int
+) -> list[str]:
+    """The detail table, where the time goes and the output checks of one size."""
+    rounds = min((len(c.walls) for c in size.contenders), default=0)
+    base = next((median(c.walls) for c in size.contenders if c.key == "convcli"), None)
     rows: list[list[str]] = []
     shares: list[str] = []
-    for c in contenders:
+    for c in size.contenders:
         wall = median(c.walls)
-        startup = median(c.startups)
+        startup = median(startups.get(c.key, []))
         st = {k: median([s[k] for s in c.stages if k in s]) for k in STAGES}
         known = [v for v in (startup, *st.values()) if v is not None]
         rest = wall - sum(known) if wall is not None else None
@@ -688,12 +1041,11 @@ def main() -> None:
                     if v is not None
                 )
             )
-        n = f" (n={len(c.walls)})" if len(c.walls) < args.repeat else ""
-        to_pix = st["to_pixels"]
+        n = f" (n={len(c.walls)})" if len(c.walls) < repeat else ""
         if c.key == "convcli":
             to_pix_cell = "in encode"
         elif c.parse:
-            to_pix_cell = fmt(to_pix)
+            to_pix_cell = fmt(st["to_pixels"])
         else:
             to_pix_cell = "-"
         rows.append(
@@ -701,22 +1053,22 @@ def main() -> None:
                 c.label,
                 fmt(wall) + n,
                 f"{fmt(min(c.walls))}-{fmt(max(c.walls))}" if c.walls else "-",
+                fmt_mib(median(c.peaks)),
                 fmt(startup),
                 fmt(st["decode"]),
                 fmt(st["filter"]),
                 to_pix_cell,
                 fmt(st["encode"]),
                 fmt(rest) + ("" if c.parse else " (decode+filter+encode)"),
-                f"{sizes[c.key]:.2f}" if c.key in sizes else "-",
-                f"{wall / base:.2f}" if wall and base else "-",
+                f"{size.out_mb[c.key]:.2f}" if c.key in size.out_mb else "-",
+                fmt_ratio(ratio(wall, base)),
             ]
         )
-    for label, why in missing.items():
-        rows.append([label, why, *["-"] * 9])
     header = [
         "contender",
         "wall s (median)",
         "min-max",
+        "peak MiB",
         "startup",
         "decode",
         "filter",
@@ -726,56 +1078,358 @@ def main() -> None:
         "out MB",
         "x convcli",
     ]
-    table = md_table(header, rows)
-
     lines = [
-        f"# convcli apply, end to end: Sobel on a {WIDTH}x{HEIGHT} RGB PNG",
+        f"## {size.name}",
         "",
-        f"- command: `{shlex.join(['.venv/bin/python', 'bench/bench_apply.py', *sys.argv[1:]])}`",
+        f"Input: {size.input_mb:.2f} MB. Seconds, medians of {rounds} rounds; peak resident memory "
+        "in MiB, medians.",
+        "",
+        md_table(header, rows),
+        "",
+        "Where the time goes (share of the median wall time):",
+        "",
+        *shares,
+        "",
+        "Check of the last output of each contender against a reference computed in this process "
+        "(numpy/OpenCV, float64, rounded half up), in 8-bit levels:",
+        "",
+        *(
+            f"- {c.label} (vs {c.reference}): {size.checks[c.key]}"
+            for c in size.contenders
+        ),
+        "",
+    ]
+    return lines
+
+
+def thread_env() -> str:
+    """The thread-related environment variables that are set."""
+    keys = ("OMP_NUM_THREADS", "MAGICK_THREAD_LIMIT", "OPENCV_FOR_THREADS_NUM")
+    return (
+        ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ) or "none set"
+    )
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the checkout if inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def main() -> None:
+    """Install, run the benchmark, print the Markdown report and write it to ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed rounds: each runs every startup command and every contender at every size once (5)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=240.0,
+        help="seconds for the timed rounds of all sizes together; rounds stop early "
+        "rather than exceed it (240)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="the Markdown report"
+    )
+    which_sizes = parser.add_mutually_exclusive_group()
+    which_sizes.add_argument(
+        "--sizes", help=f"comma-separated WxH sizes of the test photo ({DEFAULT_SIZES})"
+    )
+    which_sizes.add_argument("--size", help="one WxH size (the same as --sizes WxH)")
+    which_install = parser.add_mutually_exclusive_group()
+    which_install.add_argument(
+        "--venv",
+        type=Path,
+        help="keep the venv at this folder: create it if missing, else reuse it "
+        "(only the freshly built wheel is reinstalled)",
+    )
+    which_install.add_argument(
+        "--editable",
+        action="store_true",
+        help="time this interpreter's convcli and Python instead of a wheel in a venv",
+    )
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="also write the summary into docs/performance.md (between its "
+        "bench_apply markers)",
+    )
+    args = parser.parse_args()
+    try:
+        sizes = [
+            parse_size(t) for t in (args.size or args.sizes or DEFAULT_SIZES).split(",")
+        ]
+    except argparse.ArgumentTypeError as err:
+        parser.error(str(err))
+    if len(set(sizes)) < len(sizes):
+        parser.error("a size is given twice")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.docs:  # fail now, not after minutes of measuring
+        if args.repeat < MIN_REPORT_ROUNDS:
+            parser.error(f"--docs needs --repeat {MIN_REPORT_ROUNDS} or more")
+        if args.editable:
+            parser.error("--docs needs the non-editable install: drop --editable")
+        page = PERFORMANCE_PAGE.read_text() if PERFORMANCE_PAGE.exists() else ""
+        if not all(m in page for m in PAGE_MARKERS):
+            msg = (
+                f"{PERFORMANCE_PAGE} has no {PAGE_MARKERS[0]} ... {PAGE_MARKERS[1]} "
+                "markers: add them where the summary belongs, then run again"
+            )
+            raise SystemExit(msg)
+    started = time.perf_counter()
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="bench_apply.") as tmp_name:
+        tmp = Path(tmp_name)
+        setup = install(args, tmp)
+        before = probe(setup)
+        versions: dict[str, str] = {}
+        if setup.convcli:
+            versions["convcli"] = step(
+                [setup.convcli, "--version"], setup.env, tmp
+            ).strip()
+        peer: Path | None = None
+        if before.get("cv2"):
+            peer = tmp / "pil_cv2_sobel.py"
+            peer.write_text(PEER_SCRIPT)
+        im = find_imagemagick()
+        if im is not None:
+            versions["ImageMagick"] = im[1]
+            versions["ImageMagick path"] = im[2]
+            versions["ImageMagick limits"] = imagemagick_limits(im[0])
+        missing: dict[str, str] = {}
+        if not setup.convcli:
+            missing["convcli apply"] = "not installed"
+        if peer is None:
+            missing["Pillow + OpenCV script"] = (
+                f"not installed (no cv2 in {setup.python})"
+            )
+        if im is None:
+            missing.update({row[1]: "not installed" for row in IM_ROWS})
+
+        runs: list[Size] = []
+        for width, height in sizes:
+            folder = tmp / f"{width}x{height}"
+            folder.mkdir()
+            src = folder / "in.png"
+            make_input(src, width, height)
+            contenders = contenders_for(folder, src, setup, peer, im and im[0])
+            runs.append(Size(width, height, src, contenders, src.stat().st_size / 1e6))
+            print(
+                f"input {width}x{height}: {runs[-1].input_mb:.1f} MB", file=sys.stderr
+            )
+        if not runs[0].contenders:
+            msg = "nothing to time: no convcli, no cv2, no ImageMagick"
+            raise SystemExit(msg)
+
+        launcher = Launcher(tmp, setup.env)
+        try:
+            floor = launcher.run([shutil.which("true") or "/bin/true"]).peak_mib
+            # startup commands (the same at every size): one untimed run each here,
+            # the timed ones in the rounds
+            startups: dict[str, list[float]] = {c.key: [] for c in runs[0].contenders}
+            for c in runs[0].contenders:
+                launcher.run(c.startup)
+            # warm-up: every full command once, untimed, at every size
+            t_warm = time.perf_counter()
+            for size in runs:
+                for c in size.contenders:
+                    launcher.run(c.argv, c.out)
+            warm_seconds = time.perf_counter() - t_warm
+            print(f"warm-up: {warm_seconds:.1f} s", file=sys.stderr)
+
+            t_loop = time.perf_counter()
+            last_round = 0.0
+            stopped = ""
+            for r in range(args.repeat):
+                spent = time.perf_counter() - t_loop
+                if r and spent + last_round > args.budget:
+                    stopped = (
+                        f"stopped after {r} rounds: the next would pass the {args.budget:.0f} s budget "
+                        f"({spent:.0f} s spent, last round {last_round:.0f} s)"
+                    )
+                    break
+                t_round = time.perf_counter()
+                k = r % len(runs[0].contenders)
+                for c in runs[0].contenders[k:] + runs[0].contenders[:k]:
+                    startups[c.key].append(launcher.run(c.startup).wall)
+                for size in runs:
+                    k = r % len(size.contenders)
+                    for c in size.contenders[k:] + size.contenders[:k]:
+                        done = launcher.run(c.argv, c.out)
+                        c.walls.append(done.wall)
+                        c.peaks.append(done.peak_mib)
+                        if c.parse:
+                            c.stages.append(c.parse(done.stdout))
+                        print(
+                            f"round {r + 1}, {size.name}: {c.label}: {done.wall:.2f} s, "
+                            f"{done.peak_mib:.0f} MiB",
+                            file=sys.stderr,
+                        )
+                last_round = time.perf_counter() - t_round
+            loop_seconds = time.perf_counter() - t_loop
+        finally:
+            launcher.close()
+        after = probe(setup)
+
+        largest = max(runs, key=lambda s: s.width * s.height)
+        enc_rows: list[tuple[str, str, str]] = []
+        for size in runs:
+            refs = references(size.src)
+            size.checks = {
+                c.key: check(c.out, refs[c.reference]) for c in size.contenders
+            }
+            size.out_mb = {
+                c.key: c.out.stat().st_size / 1e6
+                for c in size.contenders
+                if c.out.exists()
+            }
+            if size is largest:
+                enc_rows = encode_table(
+                    size.src.parent / "convcli.png", refs["magnitude-reflect"]
+                )
+            del refs
+
+        names: dict[str, str] = {}
+        for size in runs:
+            names[str(size.src)] = "in.png"
+            names.update({str(c.out): "out.png" for c in size.contenders})
+        if peer is not None:
+            names[str(peer)] = "pil_cv2_sobel.py"
+        if setup.venv is not None:
+            names[setup.python] = "venv/bin/python"
+            if setup.convcli:
+                names[setup.convcli] = "venv/bin/convcli"
+        else:
+            names[setup.python] = ".venv/bin/python"
+            if setup.convcli:
+                names[setup.convcli] = "convcli"
+
+    try:
+        import cv2
+
+        bench_cv2 = cv2.__version__
+    except ImportError:
+        bench_cv2 = "not installed"
+    command = shlex.join([".venv/bin/python", "bench/bench_apply.py", *sys.argv[1:]])
+    n_rounds = min(len(c.walls) for size in runs for c in size.contenders)
+    size_names = [s.name for s in runs]
+    title_sizes = (
+        ", ".join(size_names[:-1]) + " and " + size_names[-1]
+        if len(size_names) > 1
+        else size_names[0]
+    )
+    set_here = ", ".join(
+        f"{k}={os.environ[k]}" for k in BYTECODE_VARS if k in os.environ
+    )
+    if args.editable:
+        bytecode = (
+            "the timed processes run without PYTHONDONTWRITEBYTECODE and with "
+            "PYTHONPYCACHEPREFIX pointing into the temporary folder, as the checkout is "
+            f"shared (set in the bench's environment: {set_here or 'neither'})"
+        )
+    else:
+        bytecode = (
+            "the install steps and the timed processes run with this environment minus "
+            + ", ".join(BYTECODE_VARS + VENV_DROPPED_VARS)
+            + f" (set in the bench's environment: {set_here or 'none of them'}), "
+            "so Python writes .pyc files beside the sources and reuses them"
+        )
+    if "error" in after:
+        bytecode += f"; the timed Python could not be probed: {after['error']}"
+    else:
+        where = (
+            f", under {after['pycache_prefix']}" if after.get("pycache_prefix") else ""
+        )
+        bytecode += (
+            f"; after the rounds, {after.get('cached')} of the {after.get('modules')} "
+            f"modules of the convcli it imports ({after.get('convcli_dir')}) had "
+            f"cached bytecode{where}"
+        )
+    lines = [
+        f"# convcli apply, end to end: Sobel on RGB PNGs of {title_sizes}",
+        "",
+        f"- command: `{command}`",
         f"- date: {date}; wall time of the run: {time.perf_counter() - started:.0f} s "
-        f"(timed rounds {loop_seconds:.0f} s)",
+        f"(install {setup.seconds:.0f} s, untimed warm-up {warm_seconds:.0f} s, "
+        f"timed rounds {loop_seconds:.0f} s)",
         f"- machine: {platform.system()} {platform.machine()}, {cpu_model()}, "
         f"nproc {os.cpu_count()} ({len(os.sched_getaffinity(0))} usable), {mem_total()}; "
         f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
         "(a shared machine: other work adds time)",
-        f"- versions: Python {platform.python_version()}, numpy {np.__version__}, "
-        f"Pillow {Image.__version__} (zlib {features.version('zlib')}), "
-        f"OpenCV {versions.get('OpenCV', 'not installed')}, "
-        f"{versions.get('convcli', 'convcli not installed')} (checkout {git_state()}), "
-        f"{versions.get('ImageMagick', 'ImageMagick not installed')}",
+        f"- install: **{setup.mode}**: {setup.description}",
+        f"- timed Python ({names.get(setup.python, setup.python)}): Python {before.get('python')}, "
+        f"numpy {before.get('numpy')}, Pillow {before.get('PIL')}, OpenCV {before.get('cv2')}, "
+        f"imagecodecs {before.get('imagecodecs')}; "
+        f"{versions.get('convcli', 'convcli not installed')} (checkout {git_state()})",
+        f"- bytecode: {bytecode}",
+        f"- this process (inputs, output checks, encoder table): Python {platform.python_version()}, "
+        f"numpy {np.__version__}, Pillow {Image.__version__} (zlib {features.version('zlib')}), "
+        f"OpenCV {bench_cv2}",
+        f"- ImageMagick: {versions.get('ImageMagick', 'not installed')}",
     ]
     if "ImageMagick path" in versions:
-        lines.append(
-            f"- ImageMagick: {versions['ImageMagick path']}; limits {versions['ImageMagick limits']}"
+        lines[-1] += (
+            f"; {versions['ImageMagick path']}; limits {versions['ImageMagick limits']}"
         )
     lines += [
-        f"- input: `sample_images/coffee.png` (600x400) centre-cropped to 16:9, upscaled "
-        f"with Pillow LANCZOS to {WIDTH}x{HEIGHT} RGB, saved by Pillow: {input_mb:.1f} MB",
-        "- thread-related environment: "
+        "- peak memory: `ru_maxrss` of each process from `os.wait4`, started by a small "
+        "launcher process (the standard library only), so the bench's own memory is not "
+        f"counted in; the launcher's own size is a floor: `true` measures {floor:.1f} MiB",
+        "- inputs: `sample_images/coffee.png` (600x400) centre-cropped to the size's aspect "
+        "ratio, resized with Pillow LANCZOS, RGB, saved by Pillow: "
+        + ", ".join(f"{s.name} {s.input_mb:.2f} MB" for s in runs),
+        f"- rounds: {n_rounds} timed per size"
+        + (f" (asked: {args.repeat})" if n_rounds < args.repeat else "")
+        + ", after one untimed run of every command at every size"
         + (
-            ", ".join(
-                f"{k}={os.environ[k]}"
-                for k in (
-                    "OMP_NUM_THREADS",
-                    "MAGICK_THREAD_LIMIT",
-                    "OPENCV_FOR_THREADS_NUM",
-                )
-                if k in os.environ
-            )
-            or "none set"
+            f"; fewer than {MIN_REPORT_ROUNDS}: a check run, not figures for the README"
+            if n_rounds < MIN_REPORT_ROUNDS
+            else ""
         ),
+        f"- thread-related environment: {thread_env()}",
+        "",
+        "## Summary",
+        "",
+        summary_table(runs, args.repeat),
+        "",
+        "- Seconds: median wall time of whole processes; MiB: median peak resident memory. "
+        '"script" is the Pillow + OpenCV script; "IM Sobel" is '
+        "`convert in.png -morphology Convolve Sobel out.png`, one kernel (the x derivative), "
+        "less work than convcli's gradient magnitude (the other ImageMagick rows are in the "
+        "tables per size).",
+        "- IM/convcli above 1: convcli is faster; convcli/script below 1: convcli is faster; "
+        "mem convcli/IM: convcli's peak memory over ImageMagick's.",
+        "- Targets from the issue, reported, not asserted: 3840x2160: convcli at least 2.5x "
+        "faster than IM Sobel, within 1.3x of the script, peak memory at most 2x IM Sobel's; "
+        "1920x1080: at least 1.8x faster than IM Sobel; 960x540: within 1.2x of IM Sobel's time.",
+    ]
+    if stopped:
+        lines.append(f"- {stopped}.")
+    lines += [
         "",
         "## Commands",
         "",
-        "`in.png` and `out.png` stand for files in one temporary folder; the output is removed before each run.",
+        "`in.png` and `out.png` stand for files in one temporary folder per size; the output "
+        "is removed before each run.",
         "",
     ]
-    for c in contenders:
+    for c in runs[0].contenders:
         lines += [
             f"- **{c.label}**: `{shown(c.argv, names)}`",
             f"  - computes: {c.computes}",
             f"  - startup: `{shown(c.startup, names)}`; stages: {c.stage_note}",
         ]
+    for label, why in missing.items():
+        lines.append(f"- **{label}**: {why}")
     lines += [
         "- **pil_cv2_sobel.py**, the Pillow + OpenCV script (written by the bench):",
         "",
@@ -783,33 +1437,24 @@ def main() -> None:
         *PEER_SCRIPT.rstrip().splitlines(),
         "```",
         "",
-        f"## Results, seconds (median of {args.repeat} runs)",
-        "",
-        table,
+        "## Per size",
         "",
         "How to read:",
         "",
-        "- wall: process start to exit, as `subprocess.run` sees it. startup: the median of the "
-        "startup command alone (interpreter + imports, or the binary's start). Stage columns: "
+        "- wall: process start to exit, as the launcher sees it. peak MiB: the process's peak "
+        "resident memory. startup: the median of the startup command alone (interpreter + "
+        "imports, or the binary's start; timed once per round, for all sizes). Stage columns: "
         "medians of the stage times the program reports itself; rest = wall - startup - stages "
         "(argument parsing, kernel loading, output, freeing memory at exit; medians do not add up exactly).",
         "- x convcli: the contender's median wall time / convcli's (below 1: faster than convcli).",
         "- ImageMagick reports no stages; its decode + encode cost is the 'no filter' row, so its "
         "filter costs roughly its row minus that one.",
-    ]
-    if stopped:
-        lines.append(f"- {stopped}.")
-    lines += ["", "Where the time goes (share of the median wall time):", "", *shares]
-    lines += [
-        "",
-        "Check of the last output of each contender against a reference computed in this process "
-        "(numpy/OpenCV, float64, rounded half up), in 8-bit levels:",
         "",
     ]
-    lines += [f"- {c.label} (vs {c.reference}): {checks[c.key]}" for c in contenders]
+    for size in runs:
+        lines += size_section(size, startups, args.repeat)
     lines += [
-        "",
-        "## PNG encoding",
+        f"## PNG encoding ({largest.name})",
         "",
         "The PNG encoder's settings weigh on every row's encode time:",
         "",
@@ -821,7 +1466,8 @@ def main() -> None:
         "- ImageMagick 6: `-quality` for PNG defaults to 75, read as zlib level 7 (tens digit) "
         "and PNG filter 5 (units digit: adaptive filtering).",
         "",
-        "The same convcli output encoded in this process, one run each:",
+        f"convcli's {largest.name} output encoded in this process (the checkout's convcli), "
+        "one run each:",
         "",
         md_table(["encoder", "seconds", "MB"], [list(r) for r in enc_rows]),
         "",
@@ -831,6 +1477,37 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(f"\nwritten to {args.out}", file=sys.stderr)
+    if args.docs and n_rounds < MIN_REPORT_ROUNDS:
+        msg = (
+            f"{PERFORMANCE_PAGE} left alone: the budget stopped the rounds at "
+            f"{n_rounds}, fewer than {MIN_REPORT_ROUNDS}; run again with a larger --budget"
+        )
+        raise SystemExit(msg)
+    if args.docs:
+        how = (
+            f"How measured: `{command}` on {date}, {cpu_model()} "
+            f"({len(os.sched_getaffinity(0))} cores, shared); convcli "
+            + (
+                f"installed from its wheel (`{setup.wheel}`) with its dependencies by pip "
+                "into a venv, bytecode cached, as a user's `pip install` leaves it"
+                if setup.wheel
+                else "from the developer's editable install"
+            )
+            + f", Python {before.get('python')}, "
+            f"{versions.get('ImageMagick', 'ImageMagick not installed')}. Each cell is the "
+            f"median of {n_rounds} alternating rounds of whole processes "
+            "(`convcli apply in.png -k sobel -o out.png --json`, the Pillow + OpenCV script, "
+            "`convert in.png -morphology Convolve Sobel out.png`); memory is each process's "
+            "peak resident set (`ru_maxrss`). ImageMagick's `Sobel` is one kernel (the x "
+            "derivative), less work than convcli's gradient magnitude. Commands, stages, "
+            f"the other ImageMagick forms and output checks: `{shown_path(args.out)}`."
+        )
+        replace_block(
+            PERFORMANCE_PAGE,
+            PAGE_MARKERS,
+            f"{summary_table(runs, args.repeat)}\n\n{how}",
+        )
+        print(f"summary written into {PERFORMANCE_PAGE}", file=sys.stderr)
 
 
 if __name__ == "__main__":
