@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from convcli import deep_headers
 from convcli.errors import shown as shown
@@ -427,6 +427,8 @@ def _frame_picture(img: Image.Image, frames: int) -> Picture:
         # Pillow gives the first frame in P or L, the others in RGB(A).
         clear = mode in ("LA", "PA") or "transparency" in img.info
         img = img.convert("RGBA" if clear else "RGB")
+    from PIL import ImageOps  # here: a plain PNG (`_plain_png`) never needs it
+
     picture = _to_picture(ImageOps.exif_transpose(img), mode, icc)
     if isinstance(duration, int | float):
         picture.duration = float(duration)
@@ -546,6 +548,8 @@ def montage(
     sheet_h, sheet_w = montage_size(shapes, columns=cols, width=width)
     cell_h, cell_w = sheet_h // math.ceil(len(tiles) / cols), sheet_w // cols
     sheet = Image.new("RGB", (sheet_w, sheet_h), (255, 255, 255))
+    from PIL import ImageDraw  # here: only montages draw (it loads the font engine)
+
     draw = ImageDraw.Draw(sheet)
     for i, (label, pixels) in enumerate(tiles):
         img = _tile_image(load(pixels).pixels if isinstance(pixels, Path) else pixels)

@@ -10,7 +10,6 @@ then runs the pair.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -91,6 +90,8 @@ def _fit_name(stem: str, tag: str, ext: str) -> str:
     name = f"{stem}.{tag}{ext}"
     if len(os.fsencode(name)) <= NAME_MAX:
         return name
+    import hashlib  # here: 3 ms at import, for names longer than NAME_MAX only
+
     digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
     room = NAME_MAX - len(os.fsencode(ext)) - len(digest) - 2  # "." and "~"
     s, t = os.fsencode(stem), os.fsencode(tag)
