@@ -422,17 +422,19 @@ def test_like_torch_matches_conv2d(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def _imagemagick() -> str:
+    """ImageMagick's convert (7's ``magick``, 6's ``convert`` or Debian's ``convert-im6.q16``)."""
     import shutil
 
-    convert = shutil.which("convert")
-    if convert is None:
-        pytest.skip("ImageMagick is not installed")
-    version = subprocess.run(
-        [convert, "-version"], capture_output=True, text=True, check=False
-    )
-    if "ImageMagick" not in version.stdout:
-        pytest.skip("convert is not ImageMagick")
-    return convert
+    for name in ("magick", "convert", "convert-im6.q16"):
+        convert = shutil.which(name)
+        if convert is None:
+            continue
+        version = subprocess.run(
+            [convert, "-version"], capture_output=True, text=True, check=False
+        )
+        if "Version: ImageMagick" in version.stdout:
+            return convert
+    pytest.skip("ImageMagick is not installed (.ci/run installs it)")
 
 
 @pytest.mark.parametrize("w", [ASYM3, ASYM4], ids=["3x3", "4x4"])
