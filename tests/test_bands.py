@@ -53,7 +53,7 @@ def small_bands(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_bands")
-@pytest.mark.parametrize("name", ["sobel", "kirsch", "prewitt"])
+@pytest.mark.parametrize("name", ["sobel", "kirsch", "roberts", "farid"])
 @pytest.mark.parametrize("border", ["reflect", "symmetric", "edge", "constant"])
 @pytest.mark.parametrize(
     ("padding", "dilation"), [("same", 1), ("same", 2), (0, 1), ((2, 1), 1)]
