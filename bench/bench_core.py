@@ -47,7 +47,11 @@ auto/np pad+taps and auto/np taps, auto's time over the numpy baseline's (> 1:
 the hand-written loop is faster; project target <= 2 for the 3x3 kernels at
 64x64 and 128x128); on the filter banks auto/torch1t and auto/torch2t, auto's
 time over torch's on 1 and 2 threads (project targets against torch 1t: <= 1.2
-for 512x512x3 with 16 filters, <= 1.5 for 256x256x16 with 32 filters).
+for 512x512x3 with 16 filters, <= 1.5 for 256x256x16 with 32 filters), and
+GEMM/torch1t: the "GEMM floor" column (banks only) times the one matrix product
+``(H*W, kh*kw*C) @ (kh*kw*C, D)`` of an im2col made outside the timing, numpy's
+BLAS on its default threads: no method that multiplies every weight can go
+below it, while torch (oneDNN) may use Winograd's fewer multiplications.
 
 Conventions (what is compared with what)
 ----------------------------------------
@@ -541,6 +545,35 @@ def build_torch(case: Case, x: np.ndarray, peers: Peers) -> Prepared | str:
     return Prepared(call, to_array, margin)
 
 
+def build_gemm_floor(case: Case, x: np.ndarray, peers: Peers) -> Prepared | str:
+    """The floor of a GEMM-based bank: its one matrix product, the im2col made untimed.
+
+    ``(H*W, kh*kw*C) @ (kh*kw*C, D)`` with numpy's BLAS on its default threads:
+    what convcli's bank method costs without gathering its columns.
+    """
+    w = case.kernel.weights  # (D, C, kh, kw)
+    depth, channels, kh, kw = w.shape
+    height, width = x.shape[:2]
+    top, bottom = same_pads(kh)
+    left, right = same_pads(kw)
+    xp = np.pad(x.astype(np.float32), ((top, bottom), (left, right), (0, 0)))
+    cols = np.empty((height, width, kh, kw, channels), np.float32)
+    for u in range(kh):
+        for v in range(kw):
+            cols[:, :, u, v] = xp[u : u + height, v : v + width]
+    a = cols.reshape(height * width, kh * kw * channels)
+    b = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(kh * kw * channels, depth))
+    out = np.empty((height * width, depth), np.float32)
+
+    def call() -> np.ndarray:
+        return np.matmul(a, b, out=out)
+
+    def to_array(y: np.ndarray) -> np.ndarray:
+        return y.reshape(height, width, depth)
+
+    return Prepared(call, to_array)
+
+
 def same_pads(size: int) -> tuple[int, int]:
     """Padding (before, after) of ``padding="same"`` for a kernel side of ``size``."""
     before = (size - 1) // 2
@@ -609,6 +642,16 @@ def make_contenders() -> list[Contender]:
             depthwise_only=True,
         ),
     ]
+    contenders.append(
+        Contender(
+            "gemm",
+            "GEMM floor",
+            build_gemm_floor,
+            traced=False,
+            python_loops=False,
+            bank_only=True,
+        )
+    )
     contenders += [
         Contender(
             f"torch{n}t",
@@ -951,6 +994,7 @@ def group_tables(
             ("scipy/auto", "scipy", "auto"),
             ("torch/auto", "torch", "auto"),
             *((f"auto/torch{n}t", "auto", f"torch{n}t") for n in BANK_TORCH_THREADS),
+            ("GEMM/torch1t", "gemm", "torch1t"),
             ("auto/cv2", "auto", "cv2"),
             ("sep/cv2-sep", "separable", "cv2sep"),
             ("auto/np pad+taps", "auto", "np_pad"),
