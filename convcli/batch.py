@@ -569,6 +569,7 @@ def _drive(
         feed()
         while running:
             pool.wait()
+            workers.raise_if_stopped()  # a stop whose exception Python dropped
             collect()
             feed()
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: no item starts any more

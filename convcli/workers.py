@@ -112,6 +112,26 @@ def handle_stop_signals() -> None:
         signal.signal(signum, _on_stop_signal)
 
 
+def stopped() -> bool:
+    """Whether a stop signal came since `handle_stop_signals` (or `reset_stop`)."""
+    return bool(_first_stop)
+
+
+def raise_if_stopped() -> None:
+    """Raise the recorded stop again, if a stop signal came.
+
+    The handler raises at once, but an exception raised inside a callback
+    Python runs on its own (a weakref callback of the import system, say) is
+    printed and dropped: "Exception ignored in ...". Long loops call this
+    between steps, so that such a lost Ctrl-C still stops them.
+    """
+    if _first_stop:
+        signum = _first_stop[0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Stopped(signum)
+
+
 def reset_stop() -> None:
     """Forget the signal that stopped this process (a new command starts)."""
     _first_stop.clear()

@@ -119,6 +119,8 @@ def main() -> None:
         code = end.code
     except KeyboardInterrupt:  # before or after the command ran
         code = EXIT_INTERRUPTED
+    if workers.stopped():  # also a stop whose exception Python dropped
+        code = EXIT_INTERRUPTED
     if code == EXIT_INTERRUPTED:
         code = workers.stop_exit_code()
     _after_the_end(code)
