@@ -98,6 +98,8 @@ def _reading(p: Path, limit: int | None) -> Iterator[None]:
                 yield
             finally:
                 Image.MAX_IMAGE_PIXELS = old_limit
+    except ImageError:  # already names the file and the reason (`deep_images`)
+        raise
     except FileNotFoundError:
         msg = f"{shown(p)}: no such file"
         raise ImageError(msg) from None

@@ -159,6 +159,7 @@ def test_truncated_png_is_a_clean_error_naming_the_file(
         images.load(path)
     message = str(info.value)
     assert message.startswith(f"{path}: ")
+    assert message.count(str(path)) == 1  # named once, not wrapped twice
     assert "\n" not in message
     result = CliRunner().invoke(
         app, ["apply", str(path), "-k", "blur", "-o", str(tmp_path / "o.png")]
