@@ -877,6 +877,28 @@ def test_kernel_memo_follows_the_weights_not_the_array() -> None:
     assert w.flags.writeable  # the caller's array is never frozen
 
 
+def test_kernel_memos_stay_small() -> None:
+    """At most 256 kernels per memo, and none over 64 KiB (a large bank)."""
+    from convcli.core import choose, geometry, separable
+
+    x = np.zeros((8, 8, 32), np.float32)
+    big = np.random.default_rng(1).random((64, 32, 3, 3))  # 147 KiB of float64
+    conv2d(x, big)
+    conv2d(x, big, method="separable")
+    kept = [
+        *(key[0][2] for key in geometry._WEIGHTS),
+        *(key[0][2] for key in choose._CHOICES),
+        *(key[2] for key in separable._RANKS),
+        *(key[2] for key in separable._TERMS),
+    ]
+    assert kept
+    assert all(len(values) <= 1 << 16 for values in kept)
+    for i in range(300):
+        conv2d(x[:, :, 0], np.full((3, 3), float(i)))
+    for memo in (geometry._WEIGHTS, choose._CHOICES, separable._RANKS):
+        assert len(memo) <= 256
+
+
 def test_fft_choice_is_checked_against_each_image() -> None:
     """The method memo holds for one kernel and geometry; NaN in a later image
     still turns an FFT choice away."""

@@ -121,17 +121,22 @@ def _choose(call: _Call) -> Explanation:
     inf in ``x`` rule it out, checked on every call.
     """
     g = call.geometry
+    wkey = _array_key(call.w)
     key = (
-        *_array_key(call.w),
-        call.bank,
-        call.squeeze,
-        call.x.dtype.kind,
-        g.in_shape,
-        g.kernel,
-        g.stride,
-        g.dilation,
-        g.pads,
-        g.border,
+        None
+        if wkey is None
+        else (
+            wkey,
+            call.bank,
+            call.squeeze,
+            call.x.dtype.kind,
+            g.in_shape,
+            g.kernel,
+            g.stride,
+            g.dilation,
+            g.pads,
+            g.border,
+        )
     )
     choice = _memo(_CHOICES, key, lambda: _choose_by_cost(call))
     if choice.method == "fft" and not np.isfinite(call.x).all():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
@@ -29,11 +30,16 @@ IntPair = int | Sequence[int]
 _T = TypeVar("_T")
 # Entries each memo of `_memo` keeps: kernels a program uses over and over.
 _MEMO_SIZE = 256
+# Largest kernel memoized, in bytes: a large bank is not kept (256 of them
+# could hold gigabytes), and costs its checks and SVD again; next to its
+# convolution that is nothing.
+_MEMO_MAX_BYTES = 1 << 16
+_MEMO_LOCK = threading.Lock()
 
 
 def _memo(
     memo: dict[tuple[Any, ...], _T],
-    key: tuple[Any, ...],
+    key: tuple[Any, ...] | None,
     make: Callable[[], _T],
 ) -> _T:
     """Return ``memo[key]``, made by ``make()`` the first time, oldest evicted first.
@@ -41,20 +47,26 @@ def _memo(
     What depends on a kernel only (its rank, its rank-1 terms, the method for a
     geometry) is computed once per kernel, not on every call: an SVD costs as
     much as a 3x3 convolution of a 64x64 image. Keys hold the kernel's bytes,
-    so equal weights share an entry. Safe across threads: the worst case is
-    computing an entry twice.
+    so equal weights share an entry; a key of None (a kernel over
+    `_MEMO_MAX_BYTES`) is not memoized. Safe across threads: at worst an
+    entry is computed twice.
     """
+    if key is None:
+        return make()
     found = memo.get(key)
     if found is None:
         found = make()
-        if len(memo) >= _MEMO_SIZE:
-            memo.pop(next(iter(memo), key), None)
-        memo[key] = found
+        with _MEMO_LOCK:
+            if len(memo) >= _MEMO_SIZE:
+                memo.pop(next(iter(memo)), None)
+            memo[key] = found
     return found
 
 
-def _array_key(a: npt.NDArray[Any]) -> tuple[Any, ...]:
-    """Return a hashable key of an array's dtype, shape and values."""
+def _array_key(a: npt.NDArray[Any]) -> tuple[Any, ...] | None:
+    """Return a hashable key of an array's dtype, shape and values; None if too large."""
+    if a.nbytes > _MEMO_MAX_BYTES:
+        return None
     return (a.dtype.str, a.shape, a.tobytes())
 
 
@@ -465,9 +477,10 @@ def _check_call(
     if wa.size == 0:
         msg = f"w must not be empty; got shape {wa.shape}"
         raise ShapeError(msg)
+    wkey = _array_key(wa)
     wc, dtype = _memo(
         _WEIGHTS,
-        (*_array_key(wa), out_dtype.str, flip),
+        None if wkey is None else (wkey, out_dtype.str, flip),
         lambda: _weights(wa, out_dtype, flip),
     )
     kernel = (int(wc.shape[-2]), int(wc.shape[-1]))
