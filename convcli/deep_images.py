@@ -250,7 +250,7 @@ def _png_chunks(data: bytes) -> tuple[int, dict[bytes, bytes]]:
     return idat, found
 
 
-PLAIN_PNG_TYPES = {0: 1, 2: 3, 4: 2, 6: 4}
+PLAIN_PNG_TYPES = {0: 1, **PNG_TYPES}
 """PNG colour types libpng decodes to the channels Pillow gives (gray, RGB,
 gray+alpha, RGBA): the ones `decode_png8` takes."""
 

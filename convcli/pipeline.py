@@ -90,31 +90,26 @@ def filter_maps(
     }
     w = kernel.weights
     if not kernel.is_bank:
-        bias = kernel.bias[0] if kernel.bias and kernel.bias[0] != 0 else None
+        bias = kernel.bias[0] if kernel.bias else None
         explanation = core.explain(pixels, w, bias, method=options.method, **kw)
         chosen = cast("core.Method", explanation.method)
         result = core.conv2d(pixels, w, bias, method=chosen, **kw)
         return iter([(None, result)]), explanation
     names = kernel.filter_names or tuple(f"f{d}" for d in range(w.shape[0]))
-    # A zero bias is no bias: adding it would cost a pass over each map.
     biases = list(kernel.bias or (0.0,) * w.shape[0])
-    bank_bias = biases if any(b != 0 for b in biases) else None
     each_channel = w.shape[1] == 1  # else a bank over the C channels: see `plan_pair`
     first = w[0, 0] if each_channel else w
     explanation = core.explain(
-        pixels, first, None if each_channel else bank_bias, method=options.method, **kw
+        pixels, first, None if each_channel else biases, method=options.method, **kw
     )
     chosen = cast("core.Method", explanation.method)
 
     def maps() -> Iterator[FloatArray]:
         if each_channel:  # 2-D calls: faster than a bank's GEMM, one map at a time
             for d in range(w.shape[0]):
-                bias = biases[d] if biases[d] != 0 else None
-                yield core.conv2d(pixels, w[d, 0], bias, method=chosen, **kw)
+                yield core.conv2d(pixels, w[d, 0], biases[d], method=chosen, **kw)
             return
-        part = core.conv2d(
-            pixels, w, bank_bias, method=chosen, **kw
-        )  # one GEMM per tile
+        part = core.conv2d(pixels, w, biases, method=chosen, **kw)  # one GEMM per tile
         for d in range(part.shape[2]):
             yield part[:, :, d : d + 1]
 
@@ -179,8 +174,11 @@ def _combine_by_bands(
     top, bottom, left, right = explanation.padding
     extent = height + top + bottom - out_h + 1  # rows one window spans (stride 1)
     band = _band_rows(pixels, explanation)
-    band_kw = {**kw, "stride": (1, explanation.stride[1])}
-    band_kw["dilation"] = explanation.dilation
+    band_kw = {
+        **kw,
+        "stride": (1, explanation.stride[1]),
+        "dilation": explanation.dilation,
+    }
     chosen = cast("core.Method", explanation.method)
     total: FloatArray | None = None
     r0 = 0
@@ -192,7 +190,7 @@ def _combine_by_bands(
         rows = pixels[max(first, 0) : min(last, height)]
         band_kw["padding"] = ((pad_top, pad_bottom), (left, right))
         maps = (
-            core.conv2d(rows, f, b if b != 0 else None, method=chosen, **band_kw)
+            core.conv2d(rows, f, b, method=chosen, **band_kw)
             for f, b in zip(filters, biases, strict=True)
         )
         part = _combine(maps, how)

@@ -1584,3 +1584,13 @@ def test_threads_env_caps_the_default_workers(monkeypatch: pytest.MonkeyPatch) -
     np.testing.assert_allclose(
         conv2d(x, np.ones((3, 3))), reference_conv2d(x, np.ones((3, 3)))
     )
+
+
+def test_a_zero_bias_is_not_added() -> None:
+    """Zeros cost no pass over the output: a -0.0 result keeps its sign."""
+    x = np.array([[-0.0, 1.0], [2.0, 3.0]], np.float32)
+    out = conv2d(x, np.ones((1, 1)), bias=0.0)
+    assert np.signbit(out[0, 0])
+    out = conv2d(x[:, :, None], np.ones((2, 1, 1, 1)), bias=[0.0, -0.0])
+    assert np.signbit(out[0, 0]).all()
+    assert not np.signbit(conv2d(x, np.ones((1, 1)), bias=1e-30)[0, 0])

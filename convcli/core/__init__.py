@@ -169,7 +169,9 @@ def conv2d(
       float32, sums of values near its largest (3.4e38) can overflow to
       +-inf (or NaN) on the way, as they do in any float32 loop; pass float64
       ``x`` for such images;
-    - ``bias`` is added last: a NaN or inf bias makes its whole map so.
+    - ``bias`` is added last: a NaN or inf bias makes its whole map so; a
+      bias of zeros is not added at all (it costs no pass over the output,
+      and a -0.0 result stays -0.0).
 
     How: ``"fft"``, ``"separable"`` and a bank's ``"direct"`` (one GEMM per
     tile) look at the smallest and largest value of every row tile of padded

@@ -563,4 +563,6 @@ def _check_call(
             f"map; got shape {ba.shape}"
         )
         raise ShapeError(msg)
+    if not bvec.any():  # zeros: adding them would cost a pass over the output
+        return call
     return dataclasses.replace(call, bias=bvec)
