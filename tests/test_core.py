@@ -1591,6 +1591,6 @@ def test_a_zero_bias_is_not_added() -> None:
     x = np.array([[-0.0, 1.0], [2.0, 3.0]], np.float32)
     out = conv2d(x, np.ones((1, 1)), bias=0.0)
     assert np.signbit(out[0, 0])
-    out = conv2d(x[:, :, None], np.ones((2, 1, 1, 1)), bias=[0.0, -0.0])
+    out = conv2d(np.stack([x, x], axis=2), np.ones((1, 1)), bias=[0.0, -0.0])
     assert np.signbit(out[0, 0]).all()
     assert not np.signbit(conv2d(x, np.ones((1, 1)), bias=1e-30)[0, 0])
