@@ -139,7 +139,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -862,6 +862,37 @@ IM_ROWS = [
 ]
 
 
+class Rounds:
+    """Up to ``repeat`` timed rounds, stopping early rather than pass ``budget`` seconds.
+
+    Before each round the time left is compared with the last round's length.
+    After the loop: ``stopped`` says why it stopped early ("" if it did not),
+    ``seconds`` is the time all rounds took. bench_batch.py uses it too.
+    """
+
+    def __init__(self, repeat: int, budget: float) -> None:
+        self.repeat = repeat
+        self.budget = budget
+        self.stopped = ""
+        self.seconds = 0.0
+
+    def __iter__(self) -> Iterator[int]:
+        t_loop = time.perf_counter()
+        last_round = 0.0
+        for r in range(self.repeat):
+            spent = time.perf_counter() - t_loop
+            if r and spent + last_round > self.budget:
+                self.stopped = (
+                    f"stopped after {r} rounds: the next would pass the {self.budget:.0f} s "
+                    f"budget ({spent:.0f} s spent, last round {last_round:.0f} s)"
+                )
+                break
+            t_round = time.perf_counter()
+            yield r
+            last_round = time.perf_counter() - t_round
+        self.seconds = time.perf_counter() - t_loop
+
+
 def imports_only(python: str) -> list[str]:
     """The command that imports only what ``convcli apply`` needs, and exits."""
     return [
@@ -1258,18 +1289,8 @@ def main() -> None:
             warm_seconds = time.perf_counter() - t_warm
             print(f"warm-up: {warm_seconds:.1f} s", file=sys.stderr)
 
-            t_loop = time.perf_counter()
-            last_round = 0.0
-            stopped = ""
-            for r in range(args.repeat):
-                spent = time.perf_counter() - t_loop
-                if r and spent + last_round > args.budget:
-                    stopped = (
-                        f"stopped after {r} rounds: the next would pass the {args.budget:.0f} s budget "
-                        f"({spent:.0f} s spent, last round {last_round:.0f} s)"
-                    )
-                    break
-                t_round = time.perf_counter()
+            rounds = Rounds(args.repeat, args.budget)
+            for r in rounds:
                 k = r % len(runs[0].contenders)
                 for c in runs[0].contenders[k:] + runs[0].contenders[:k]:
                     startups[c.key].append(launcher.run(c.startup).wall)
@@ -1287,8 +1308,7 @@ def main() -> None:
                             f"{done.peak_mib:.0f} MiB",
                             file=sys.stderr,
                         )
-                last_round = time.perf_counter() - t_round
-            loop_seconds = time.perf_counter() - t_loop
+            stopped, loop_seconds = rounds.stopped, rounds.seconds
         finally:
             launcher.close()
         after = probe(setup)

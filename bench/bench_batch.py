@@ -82,6 +82,7 @@ import numpy as np
 from bench_apply import (
     IM_LIGHTEN,
     IM_MAGNITUDE,
+    Rounds,
     cpu_model,
     find_imagemagick,
     fmt,
@@ -813,18 +814,8 @@ def main() -> None:
         if "mogrify" in startup_of:
             startup_of["convert-loop"] = startup_of["mogrify"] * args.count
 
-        t_loop = time.perf_counter()
-        last_round = 0.0
-        stopped = ""
-        for r in range(args.repeat):
-            spent = time.perf_counter() - t_loop
-            if r and spent + last_round > args.budget:
-                stopped = (
-                    f"stopped after {r} rounds: the next would pass the {args.budget:.0f} s budget "
-                    f"({spent:.0f} s spent, last round {last_round:.0f} s)"
-                )
-                break
-            t_round = time.perf_counter()
+        rounds = Rounds(args.repeat, args.budget)
+        for r in rounds:
             k = r % len(contenders)
             for c in contenders[k:] + contenders[:k]:
                 run_contender(c, names)
@@ -834,8 +825,7 @@ def main() -> None:
                     f"others {c.others[-1] / c.walls[-1]:.2f} cores)",
                     file=sys.stderr,
                 )
-            last_round = time.perf_counter() - t_round
-        loop_seconds = time.perf_counter() - t_loop
+        stopped, loop_seconds = rounds.stopped, rounds.seconds
 
         print("checks, stages, mogrify threads ...", file=sys.stderr)
         check_lines = checks(contenders, src, names)
