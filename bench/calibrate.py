@@ -19,7 +19,8 @@ Units of work per output value:
 - separable by banded products: their multiply-adds, zeros of the band included;
 - fft: ``N log2 N`` points of each transform (one forward, one inverse for a
   gray image) over the useful outputs of an N-point tile;
-- bank: multiply-adds of the per-tile GEMM, with the im2col copy per value.
+- bank, per weight of one filter (taps x C): the im2col copy, and the GEMM's
+  multiply-add per filter.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ import timeit
 import numpy as np
 
 import convcli
-from convcli.core import choose, geometry, tiles
 from convcli.core import fft as fft_method
+from convcli.core import geometry, tiles
 from convcli.core import separable as separable_method
 
 SIDES = (512, 1024, 2048)
@@ -114,16 +115,20 @@ def main() -> None:
             fft.append((2 * points, best_ns_per_px(x, w, "fft", 3)))
 
     bank = []
-    for shape, wshape in [
-        ((512, 512, 3), (16, 3, 3, 3)),
-        ((256, 256, 16), (32, 16, 3, 3)),
+    for shape, depth, k in [
+        ((512, 512, 3), 16, 3),
+        ((512, 512, 3), 16, 7),
+        ((512, 512, 3), 16, 11),
+        ((256, 256, 16), 32, 3),
+        ((256, 256, 16), 32, 7),
+        ((128, 128, 32), 64, 3),
+        ((1024, 1024, 1), 8, 9),
     ]:
         x = rng.random(shape, dtype=np.float32)
-        w = rng.standard_normal(wshape).astype(np.float32)
+        w = rng.standard_normal((depth, shape[2], k, k)).astype(np.float32)
         ns = best_ns_per_px(x, w, "direct") * shape[2]  # per pixel, not per value
-        taps_c = wshape[1] * wshape[2] * wshape[3]
-        copy = choose._NS_PER_PIXEL * taps_c
-        bank.append((ns - copy) / (taps_c * wshape[0]))
+        taps_c = k * k * shape[2]
+        bank.append((depth, ns / taps_c))
 
     print(
         f"# fitted by bench/calibrate.py, {WORKERS} threads, float32, ns per output value"
@@ -132,12 +137,13 @@ def main() -> None:
     print(f"_NS_SEPARABLE = ({fit(separable)[0]:.3g}, {fit(separable)[1]:.3g})")
     print(f"_NS_BANDED = ({fit(banded)[0]:.3g}, {fit(banded)[1]:.3g})")
     print(f"_NS_FFT = ({fit(fft)[0]:.3g}, {fit(fft)[1]:.3g})")
-    print(f"_NS_PER_GEMM_MAC = {float(np.median(bank)):.3g}")
+    print(f"_NS_BANK = ({fit(bank)[0]:.3g}, {fit(bank)[1]:.3g})")
     for name, rows in [
         ("direct", direct),
         ("separable", separable),
         ("banded", banded),
         ("fft", fft),
+        ("bank", bank),
     ]:
         fixed, per_unit = fit(rows)
         worst = max(abs(ns - (fixed + per_unit * u)) / ns for u, ns in rows)

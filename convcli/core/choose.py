@@ -29,8 +29,10 @@ from convcli.names import METHODS
 # (float32, default threads); only their ratios matter for the choice.
 _NS_DIRECT = (1.92, 0.192)  # + per kernel tap
 _NS_FFT = (4.0, 0.300)  # + per point of N*log2(N) per transform, per output
-_NS_PER_GEMM_MAC = 0.107  # bank direct: one multiply-add inside the per-tile GEMM
-_NS_PER_PIXEL = 0.583  # bank direct: copying one value into the im2col buffer
+# A bank's direct method, per output pixel and weight of one filter (taps x C):
+# copying one value into the im2col buffer, and one multiply-add of the GEMM
+# per filter (its gathering is part of the copy, so there is no fixed part).
+_NS_BANK = (0.340, 0.00803)
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,8 @@ def _estimate(call: _Call, rank_: int) -> dict[str, float]:
     )  # zero taps are skipped
     costs: dict[str, float] = {}
     if call.bank:
-        costs["direct"] = out_px * (
-            _NS_DIRECT[0] * channels
-            + kh * kw * channels * (_NS_PER_PIXEL + maps * _NS_PER_GEMM_MAC)
+        costs["direct"] = (
+            out_px * kh * kw * channels * (_NS_BANK[0] + maps * _NS_BANK[1])
         )
     else:
         costs["direct"] = out_px * pairs * (_NS_DIRECT[0] + taps * _NS_DIRECT[1])

@@ -19,7 +19,7 @@ from convcli.core.tiles import (
 )
 
 # Bytes of the per-tile im2col buffer a filter bank fills before its one GEMM.
-_BANK_COL_BYTES = 4 << 20
+_BANK_COL_BYTES = 2 << 20
 
 
 def _direct(call: _Call, out: FloatArray, workers: int) -> None:
@@ -63,40 +63,53 @@ def _direct_depthwise(call: _Call, out: FloatArray, workers: int) -> None:
 
 def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
     g = call.geometry
-    (kh, kw), sh = g.kernel, g.stride[0]
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
     out_h, out_w = g.out_shape
     channels = g.in_shape[2]
     depth = call.w.shape[0]
-    ext_h = g.extent[0]
-    taps = kh * kw
+    ext_h, width = g.extent[0], g.padded_width
+    k = kh * kw * channels
     itemsize = call.dtype.itemsize
-    # One GEMM per tile: (rows*W', taps*C) @ (taps*C, D), the im2col of one tile only.
-    weights = np.ascontiguousarray(
-        call.w.transpose(2, 3, 1, 0).reshape(taps * channels, depth)
-    )
-    col_rows = max(1, _BANK_COL_BYTES // (out_w * taps * channels * itemsize))
-    in_rows = _tile_rows(g.padded_width * channels * itemsize, sh, ext_h, _TILE_BYTES)
+    # One GEMM per tile: out (rows*W', D) = cols.T @ weights, where cols
+    # (taps*C, rows*W') holds, for each tap (u, v) and channel c, the plane of
+    # inputs that tap meets. The tile is gathered as planes (C, rows, width), so
+    # every row of cols is a run of contiguous copies (a pixel-major im2col
+    # writes C values at a time, 3x slower for RGB), and BLAS reads cols.T
+    # without a copy (a transposed operand is a flag to it).
+    weights = np.ascontiguousarray(call.w.transpose(2, 3, 1, 0).reshape(k, depth))
+    col_rows = max(1, _BANK_COL_BYTES // (out_w * k * itemsize))
+    in_rows = _tile_rows(width * channels * itemsize, sh, ext_h, _TILE_BYTES)
     tile = max(1, min(col_rows, in_rows, out_h))
     n_tiles = -(-out_h // tile)
+    n_in_max = (tile - 1) * sh + ext_h
     gather = _Gatherer(call.x, g)
     # A GEMM multiplies zero weights too, and sums in its own order: the screen
     # keeps NaN, inf and values near the dtype's largest out of it.
-    screen = _Screen(call, 1.0, taps * channels)
+    screen = _Screen(call, 1.0, k)
 
     def work(start: int, stop: int) -> None:
-        bufs = _Tile(call, tile, None, flat=False)
-        cols = _workspace("cols", (tile, out_w, taps, channels), call.dtype)
+        planes_buf = _workspace("planes", (channels * n_in_max * width,), call.dtype)
+        cols_buf = _workspace("cols", (k * tile * out_w,), call.dtype)
         for t in range(start, stop):
             r0 = t * tile
             rows = min(tile, out_h - r0)
-            src = bufs.load(gather, r0, rows)
+            n_in = (rows - 1) * sh + ext_h
+            planes = planes_buf[: channels * n_in * width].reshape(
+                channels, n_in, width
+            )
+            src = planes.transpose(1, 2, 0)  # (n_in, width, C), as the gatherer fills
+            gather.fill(r0 * sh, src)
             patch = screen.check(src, rows)
-            col = cols[:rows]
+            cols = cols_buf[: k * rows * out_w].reshape(kh, kw, channels, rows, out_w)
             for u in range(kh):
                 for v in range(kw):
-                    col[:, :, u * kw + v] = bufs.offset_view(src, rows, u, v)
+                    cols[u, v] = planes[
+                        :,
+                        u * dh : u * dh + (rows - 1) * sh + 1 : sh,
+                        v * dw : v * dw + (out_w - 1) * sw + 1 : sw,
+                    ]
             np.matmul(
-                col.reshape(rows * out_w, taps * channels),
+                cols.reshape(k, rows * out_w).T,
                 weights,
                 out=out[r0 : r0 + rows].reshape(rows * out_w, depth),
             )
@@ -105,4 +118,4 @@ def _direct_bank(call: _Call, out: FloatArray, workers: int) -> None:
 
     # One thread walks the tiles: the GEMM already runs on BLAS's own threads, and
     # two tile workers on top of them ran 25 % slower (oversubscribed).
-    _run_tiles(n_tiles, work, 1, out.size * taps * channels)
+    _run_tiles(n_tiles, work, 1, out.size * k)
