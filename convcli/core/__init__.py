@@ -8,7 +8,8 @@ numpy only: nothing here opens a file, prints or exits. One module per job:
 - `screen`: the values a method's float arithmetic cannot take (NaN, inf,
   values near the dtype's limits), found per tile and computed exactly;
 - `direct`, `separable`, `fft`: the three methods;
-- `choose`: the cost model behind ``method="auto"`` and `explain`.
+- `choose`: the cost model behind ``method="auto"`` and `explain`;
+- `groups`: a call with ``groups > 1`` as one call per group.
 
 Every method works on row tiles of the output, gathered straight from ``x`` and
 run on a small thread pool: `tiles` says how.
@@ -35,6 +36,7 @@ from convcli.core.geometry import (
     border_index,
     output_size,
 )
+from convcli.core.groups import _run_groups
 from convcli.core.separable import _separable, kernel_rank
 from convcli.core.tiles import _default_workers, _thread_cap
 from convcli.names import METHODS
@@ -73,6 +75,7 @@ def conv2d(
     flip: bool = False,
     method: Method = "auto",
     workers: int | None = None,
+    groups: int = 1,
 ) -> FloatArray:
     """Convolve an image with a kernel or a bank of filters, as a CNN layer does.
 
@@ -82,17 +85,19 @@ def conv2d(
 
         out[i, j, d] = bias[d] + sum_{u, v, c} xp[i*s + u*dl, j*s + v*dl, c] * w[d, c, u, v]
 
-    where ``xp`` is ``x`` padded by ``padding`` with ``border``.
+    where ``xp`` is ``x`` padded by ``padding`` with ``border`` (with
+    ``groups``, ``c`` runs over the channels of d's group).
 
     Parameters
     ----------
     x : array_like, shape (H, W) or (H, W, C)
         The image, of any real dtype and byte order, any strides (views,
         read-only arrays). Never modified.
-    w : array_like, shape (kh, kw) or (D, C, kh, kw)
+    w : array_like, shape (kh, kw) or (D, C // groups, kh, kw)
         A 2-D kernel, applied to each channel of ``x`` on its own (depthwise),
-        or a bank of D filters, each spanning all C channels of ``x``. A 2-D
-        ``x`` takes a bank of shape (D, 1, kh, kw).
+        or a bank of D filters, each spanning all C channels of ``x`` (or the
+        C // groups channels of its group). A 2-D ``x`` takes a bank of shape
+        (D, 1, kh, kw).
     bias : float or array_like of shape (n_maps,), optional
         Added to every output value: one scalar, or one value per output map
         (C for a 2-D kernel on a (H, W, C) image, D for a bank).
@@ -126,6 +131,14 @@ def conv2d(
     workers : int, optional
         Threads for the row tiles, at most 4 per CPU this process may use (more
         would only wait). Default: the CPUs this process may use.
+    groups : int, optional
+        PyTorch's groups: the C channels and the D filters of a bank are split
+        into ``groups`` groups, and filter d reads only the channels of its
+        group ``d // (D // groups)``, channels ``[g*C/groups, (g+1)*C/groups)``.
+        C and D must be divisible by it. ``groups=C`` with a (C, 1, kh, kw)
+        bank filters each channel with its own kernel (depthwise). A 2-D
+        kernel already filters each channel on its own and takes 1 or C.
+        Default 1.
 
     Returns
     -------
@@ -203,8 +216,16 @@ def conv2d(
     array([[4., 6., 4.],
            [6., 9., 6.],
            [4., 6., 4.]])
+
+    Depthwise: ``groups=C``, one 1x1 filter per channel scales each channel:
+
+    >>> x = np.ones((1, 1, 3))
+    >>> conv2d(x, np.array([1.0, 2.0, 3.0]).reshape(3, 1, 1, 1), groups=3)
+    array([[[1., 2., 3.]]])
     """
-    call = _check_call(x, w, bias, stride, padding, dilation, border, cval, flip)
+    call = _check_call(
+        x, w, bias, stride, padding, dilation, border, cval, flip, groups
+    )
     if method not in METHODS:
         msg = f"method must be one of {', '.join(METHODS)}; got {method!r}"
         raise ValueError(msg)
@@ -218,7 +239,11 @@ def conv2d(
         raise ValueError(msg)
     out_h, out_w = call.geometry.out_shape
     out = np.empty((out_h, out_w, call.n_maps), call.dtype)
-    _RUNNERS[chosen](call, out, n_workers)  # the tiles silence their own warnings
+    # The tiles silence their own warnings.
+    if call.groups == 1:
+        _RUNNERS[chosen](call, out, n_workers)
+    else:
+        _run_groups(call, _RUNNERS[chosen], out, n_workers)
     if call.bias is not None or call.out_dtype is not None:
         with np.errstate(all="ignore"):  # IEEE arithmetic, see Notes
             if call.bias is not None:

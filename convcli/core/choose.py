@@ -20,6 +20,7 @@ from convcli.core.geometry import (
     _check_call,
     _memo,
 )
+from convcli.core.groups import _group_calls
 from convcli.core.separable import _separable_costs, kernel_rank
 from convcli.names import METHODS
 
@@ -137,6 +138,7 @@ def _choose(call: _Call) -> Explanation:
             g.dilation,
             g.pads,
             g.border,
+            call.groups,
         )
     )
     choice = _memo(_CHOICES, key, lambda: _choose_by_cost(call))
@@ -150,10 +152,22 @@ def _choose(call: _Call) -> Explanation:
     return choice
 
 
+def _grouped_estimate(call: _Call) -> dict[str, float]:
+    """Estimated milliseconds of each method for a grouped call: its groups' sum.
+
+    Every group runs the one method chosen for the call.
+    """
+    costs: dict[str, float] = {}
+    for _, sub in _group_calls(call):
+        for name, ms in _estimate(sub, kernel_rank(sub.w)).items():
+            costs[name] = costs.get(name, 0.0) + ms
+    return costs
+
+
 def _choose_by_cost(call: _Call) -> Explanation:
     g = call.geometry
     rank_ = kernel_rank(call.w)
-    costs = _estimate(call, rank_)
+    costs = _estimate(call, rank_) if call.groups == 1 else _grouped_estimate(call)
     best = min(costs, key=costs.__getitem__)
     taps = g.kernel[0] * g.kernel[1]
     shape = _result_shape(call)
@@ -171,6 +185,12 @@ def _choose_by_cost(call: _Call) -> Explanation:
         reason = f"{taps} taps are cheapest as shift-and-accumulate"
         if rank_ == 1 and taps > 1:
             reason += " (rank 1, but too few taps to gain from two passes)"
+    if call.groups > 1:
+        channels, depth = g.in_shape[2], call.w.shape[0]
+        reason = (
+            f"{call.groups} groups of {channels // call.groups} input and "
+            f"{depth // call.groups} output maps each, run one by one: {reason}"
+        )
     return Explanation(
         best,
         reason,
@@ -204,6 +224,7 @@ def explain(
     cval: float = 0.0,
     flip: bool = False,
     method: Method = "auto",
+    groups: int = 1,
 ) -> Explanation:
     """Say which method `conv2d` runs for these arguments, and why.
 
@@ -224,8 +245,13 @@ def explain(
     'separable'
     >>> explain(np.zeros((512, 512)), np.random.default_rng(0).random((31, 31))).method
     'fft'
+    >>> e = explain(np.zeros((64, 64, 8)), np.ones((8, 1, 3, 3)), groups=8)
+    >>> e.method, e.reason.split(":")[0]
+    ('separable', '8 groups of 1 input and 1 output maps each, run one by one')
     """
-    call = _check_call(x, w, bias, stride, padding, dilation, border, cval, flip)
+    call = _check_call(
+        x, w, bias, stride, padding, dilation, border, cval, flip, groups
+    )
     return _explain_call(call, method)
 
 

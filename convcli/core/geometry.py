@@ -232,7 +232,7 @@ def border_index(idx: IntArray, n: int, border: str) -> IntArray:
 # Validation: once, first
 
 
-def _pair(value: object, what: str) -> tuple[int, int]:
+def _pair(value: object, what: str, least: int = 1) -> tuple[int, int]:
     if isinstance(value, bool | np.bool_):
         msg = f"{what} must be an int or a pair of ints; got {value!r}"
         raise TypeError(msg)
@@ -250,8 +250,8 @@ def _pair(value: object, what: str) -> tuple[int, int]:
     else:
         msg = f"{what} must be an int or a pair of ints; got {value!r}"
         raise TypeError(msg)
-    if min(pair) < 1:
-        msg = f"{what} must be >= 1 in both axes; got {pair}"
+    if min(pair) < least:
+        msg = f"{what} must be >= {least} in both axes; got {pair}"
         raise ValueError(msg)
     return pair
 
@@ -387,6 +387,7 @@ class _Call:
     dtype: np.dtype[np.floating[Any]]  # the compute dtype
     bias: FloatArray | None  # shape (n_maps,)
     out_dtype: np.dtype[np.floating[Any]] | None = None  # returned; None: dtype
+    groups: int = 1  # a bank's w is then (D, C // groups, kh, kw)
 
     @property
     def w_scale(self) -> float:
@@ -448,6 +449,7 @@ def _check_call(
     border: object,
     cval: object,
     flip: bool,
+    groups: object = 1,
 ) -> _Call:
     xa = np.asarray(x)
     out_dtype = _compute_dtype(xa)
@@ -466,14 +468,17 @@ def _check_call(
         raise ShapeError(msg)
     x3 = xa if xa.ndim == 3 else xa[:, :, np.newaxis]
     channels = x3.shape[2]
-    if wa.ndim == 2:
-        bank = False
-    elif wa.ndim == 4 and wa.shape[1] == channels:
-        bank = True
-    else:
-        expected = f"(kh, kw) or (D, {channels}, kh, kw)"
-        msg = f"w has shape {wa.shape}; expected {expected} for x of shape {xa.shape}"
-        raise ShapeError(msg)
+    bank = wa.ndim == 4
+    n_groups = 1
+    if (
+        type(groups) is not int
+        or groups != 1
+        or wa.ndim not in (2, 4)
+        or (bank and wa.shape[1] != channels)
+    ):
+        n_groups = _check_groups(groups, xa.shape, wa.shape, channels)
+        if not bank:  # a 2-D kernel on each channel is depthwise already
+            n_groups = 1
     if wa.size == 0:
         msg = f"w must not be empty; got shape {wa.shape}"
         raise ShapeError(msg)
@@ -544,9 +549,64 @@ def _check_call(
         dtype=dtype,
         bias=None,
         out_dtype=None if out_dtype == dtype else out_dtype,
+        groups=n_groups,
     )
+    bvec = _bias_vector(bias, n_maps, dtype)
+    return call if bvec is None else dataclasses.replace(call, bias=bvec)
+
+
+def _check_groups(
+    groups: object,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    channels: int,
+) -> int:
+    """Return ``groups`` as an int once ``x`` and ``w`` are known to fit it.
+
+    A bank ``w`` is (D, C // groups, kh, kw) with C and D divisible by
+    ``groups``; a 2-D kernel filters each channel on its own, which is
+    ``groups`` 1 or C (both mean the same).
+    """
+    if isinstance(groups, bool | np.bool_) or not isinstance(groups, int | np.integer):
+        msg = f"groups must be an int; got {groups!r}"
+        raise TypeError(msg)
+    if groups < 1:
+        msg = f"groups must be >= 1; got {groups}"
+        raise ValueError(msg)
+    n = int(groups)
+    if len(w_shape) == 2 and n in (1, channels):
+        return n
+    if len(w_shape) == 4 and w_shape[1] * n == channels and w_shape[0] % n == 0:
+        return n
+    shapes = f"got x {x_shape} and w {w_shape}"
+    if len(w_shape) == 2:
+        msg = (
+            f"groups={n} needs a bank w of shape (D, C // {n}, kh, kw); a 2-D "
+            f"kernel (kh, kw) filters each channel on its own and takes groups=1 "
+            f"or groups=C ({channels}); {shapes}"
+        )
+    elif len(w_shape) == 4 and (channels % n or w_shape[0] % n):
+        msg = f"groups={n} needs C and D divisible by {n}; {shapes}"
+    elif n == 1:
+        expected = f"(kh, kw) or (D, {channels}, kh, kw)"
+        msg = f"w has shape {w_shape}; expected {expected} for x of shape {x_shape}"
+    else:
+        msg = (
+            f"w has shape {w_shape}; expected (D, {channels // n}, kh, kw) "
+            f"(D, C // groups, kh, kw) for x of shape {x_shape} with groups={n}"
+        )
+    raise ShapeError(msg)
+
+
+def _bias_vector(
+    bias: npt.ArrayLike | None, n_maps: int, dtype: np.dtype[np.floating[Any]]
+) -> FloatArray | None:
+    """Return ``bias`` as one value per output map; None for no bias or zeros.
+
+    Adding zeros would cost a pass over the output (and make -0.0 of -0.0).
+    """
     if bias is None:
-        return call
+        return None
     ba = np.asarray(bias)
     if ba.dtype.kind not in "biuf":
         msg = f"bias must hold real numbers; got dtype {ba.dtype}"
@@ -563,6 +623,4 @@ def _check_call(
             f"map; got shape {ba.shape}"
         )
         raise ShapeError(msg)
-    if not bvec.any():  # zeros: adding them would cost a pass over the output
-        return call
-    return dataclasses.replace(call, bias=bvec)
+    return bvec if bvec.any() else None
