@@ -106,8 +106,8 @@ class Trace:
         ``x`` with its padding, as the windows see it.
     weights : ndarray of float64, shape (D, C_in, kh, kw)
         The filters as applied (already rotated when ``flip``). ``C_in`` is
-        C for a bank; 1 when a 2-D kernel filters each channel on its own
-        (``groups == C``, PyTorch's depthwise layout).
+        C / groups: C for a bank; 1 when a 2-D kernel filters each channel on
+        its own (``groups == C``, PyTorch's depthwise layout).
     bias : ndarray of float64, shape (D,)
         One value per filter (zeros when none was given).
     output : ndarray of float64, shape (D, H', W')
@@ -115,7 +115,10 @@ class Trace:
     steps : list of TraceStep
         One per output value, filter by filter, row by row.
     groups : int
-        1 for a bank; C for a 2-D kernel on C channels (filter d sees channel d).
+        PyTorch's groups: the channels and the filters are split into this many
+        groups, and each filter reads the channels of its group only. 1 for a
+        bank over all channels; C for a 2-D kernel on C channels (filter d
+        reads channel d).
     stride, dilation : tuple of int
         (rows, columns).
     padding : tuple of int
@@ -163,10 +166,10 @@ class Trace:
         return int(self.output.size) * int(self.weights[0].size)
 
     def channels_of(self, d: int) -> range:
-        """Return the input channels filter ``d`` reads."""
-        if self.groups == 1:
-            return range(self.input.shape[0])
-        return range(d, d + 1)
+        """Return the input channels filter ``d`` reads (its group's)."""
+        per_in = self.input.shape[0] // self.groups
+        group = d // (self.depth // self.groups)
+        return range(group * per_in, (group + 1) * per_in)
 
     def origin(self, step: TraceStep) -> tuple[int, int]:
         """Row and column of a step's top-left tap in the padded input."""
@@ -228,10 +231,16 @@ def trace(
     border: str = "constant",
     cval: float = 0.0,
     flip: bool = False,
+    groups: int = 1,
+    max_side: int = TRACE_MAX_SIDE,
 ) -> Trace:
     """Lay out a small `conv2d` call step by step: one `TraceStep` per output value.
 
-    Takes `conv2d`'s arguments and checks them the same way. ``w`` is applied
+    Takes `conv2d`'s arguments and checks them the same way. With ``groups``
+    (PyTorch's), a bank ``w`` is (D, C / groups, kh, kw) and filter d reads
+    the channels of its group only. ``max_side`` is the largest input side
+    laid out (a transposed convolution's zero-inserted input may be larger
+    than `TRACE_MAX_SIDE`, up to `TRACE_MAX_PADDED`). ``w`` is applied
     unflipped (cross-correlation) unless ``flip=True``. The arithmetic is
     float64 and every step's ``value`` equals `conv2d`'s output (an overflow
     is inf, inf - inf is NaN, without a warning). For inputs up to
@@ -249,16 +258,22 @@ def trace(
     ([[[2.0, 3.0], [5.0, 6.0]]], [[[2.0, 0.0], [0.0, -6.0]]], 6.0)
     """
     xa = np.asarray(x, dtype=np.float64)
-    call = _check_call(xa, w, bias, stride, padding, dilation, border, cval, flip)
+    wa = np.asarray(w, dtype=np.float64)
+    x3 = xa[:, :, np.newaxis] if xa.ndim == 2 else xa
+    per_group = _group_channels(x3, wa, groups)
+    # Checked as one group's call: its channels against the filters' depth.
+    probe = x3[:, :, :per_group] if xa.ndim == 3 and wa.ndim == 4 else xa
+    call = _check_call(probe, wa, bias, stride, padding, dilation, border, cval, flip)
     g = call.geometry
-    height, width, channels = g.in_shape
-    if max(height, width) > TRACE_MAX_SIDE:
+    height, width = g.in_shape[:2]
+    channels = x3.shape[2]
+    if max(height, width) > min(max_side, TRACE_MAX_PADDED):
         msg = (
-            f"a trace shows inputs up to {TRACE_MAX_SIDE}x{TRACE_MAX_SIDE} per channel; "
+            f"a trace shows inputs up to {max_side}x{max_side} per channel; "
             f"got {height}x{width} (use `convcli apply` for images)"
         )
         raise ShapeError(msg)
-    depth = call.n_maps
+    depth = call.w.shape[0] if call.bank else channels
     out_h, out_w = g.out_shape
     if depth * out_h * out_w > TRACE_MAX_STEPS:
         msg = (
@@ -277,7 +292,7 @@ def trace(
         )
         raise ShapeError(msg)
     kh, kw = g.kernel
-    taps = (channels if call.bank else 1) * kh * kw
+    taps = (per_group if call.bank else 1) * kh * kw
     if depth * out_h * out_w * taps > TRACE_MAX_PRODUCTS:
         msg = (
             f"a trace writes out at most {TRACE_MAX_PRODUCTS} products; this one has "
@@ -288,7 +303,7 @@ def trace(
         raise ShapeError(msg)
     rows = border_index(np.arange(-top, height + bottom), height, g.border)
     cols = border_index(np.arange(-left, width + right), width, g.border)
-    x_chw = np.ascontiguousarray(call.x.astype(np.float64).transpose(2, 0, 1))
+    x_chw = np.ascontiguousarray(x3.transpose(2, 0, 1))
     padded = x_chw[:, np.maximum(rows, 0)][:, :, np.maximum(cols, 0)]
     if g.border == "constant":
         padded[:, rows < 0] = g.cval
@@ -305,8 +320,11 @@ def trace(
     )[:, ::sh, ::sw, ::dh, ::dw][:, :out_h, :out_w].transpose(1, 2, 0, 3, 4)
     steps = []
     output = np.empty((depth, out_h, out_w))
+    groups = groups if call.bank else channels
+    per_out = depth // groups
     for d in range(depth):
-        seen = windows if call.bank else windows[:, :, d : d + 1]
+        first = d // per_out * per_group
+        seen = windows[:, :, first : first + per_group]
         # Finite numbers may overflow to inf (1e308 * 2), and inf - inf is NaN:
         # IEEE's defined results, shown as such, not warned about.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -336,7 +354,7 @@ def trace(
         bias=biases,
         output=output,
         steps=steps,
-        groups=1 if call.bank else channels,
+        groups=groups,
         stride=g.stride,
         dilation=g.dilation,
         padding=g.pads,
@@ -344,6 +362,47 @@ def trace(
         cval=g.cval,
         flip=flip,
     )
+
+
+def _group_channels(x: FloatArray, w: FloatArray, groups: int) -> int:
+    """Check ``groups`` against x (H, W, C) and w; return the channels of one group.
+
+    A 2-D kernel filters every channel on its own (groups C, said or not).
+    """
+    channels = int(x.shape[2])
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer):
+        msg = f"groups must be a whole number; got {groups!r}"
+        raise TypeError(msg)
+    if groups < 1:
+        msg = f"groups must be 1 or more; got {groups}"
+        raise ValueError(msg)
+    if w.ndim != 4:
+        if groups not in (1, channels):
+            msg = (
+                f"a 2-D kernel filters each of the {channels} channels on its own "
+                f"(groups {channels}); got groups {groups}: give a bank "
+                f"(D, C/groups, kh, kw) for other groups"
+            )
+            raise ShapeError(msg)
+        return 1
+    depth, per_filter = w.shape[:2]
+    if groups == 1:
+        return channels  # conv2d's own check names the shapes
+    if channels % groups or depth % groups:
+        msg = (
+            f"groups {groups} must divide the input channels and the filters; got "
+            f"x {x.shape[0]} x {x.shape[1]} x {channels} (C = {channels}) and "
+            f"w {' x '.join(map(str, w.shape))} (D = {depth})"
+        )
+        raise ShapeError(msg)
+    if per_filter != channels // groups:
+        msg = (
+            f"with groups {groups} each filter reads C/groups = {channels // groups} "
+            f"channels; got w {' x '.join(map(str, w.shape))} (D x C/groups x kh x kw) "
+            f"for x {x.shape[0]} x {x.shape[1]} x {channels}"
+        )
+        raise ShapeError(msg)
+    return channels // groups
 
 
 def trace_steps(

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     # the engine: numpy only
     "convcli.core": 1,
     "convcli.tracing": 1,
+    "convcli.tracing_transposed": 1,  # trace --transpose (tracing's sibling)
     "convcli.demos": 1,
     # kernels and images
     "convcli.kernel_value": 2,

@@ -21,6 +21,7 @@ from convcli.tracing import (
     trace,
     trace_steps,
 )
+from convcli.tracing_transposed import trace_transposed
 
 
 def _rebuild(steps: list, shape: tuple[int, ...]) -> np.ndarray:
@@ -261,25 +262,61 @@ def test_size_formula_agrees_with_output_size(
 # Demos
 
 
+def _grouped_reference(x, w, bias, groups, **options):
+    """Each group's channels through its filters with the loop reference, stacked."""
+    x3 = np.asarray(x, dtype=float)
+    x3 = x3[:, :, None] if x3.ndim == 2 else x3
+    per_in, per_out = x3.shape[2] // groups, w.shape[0] // groups
+    maps = [
+        reference_conv2d(
+            x3[:, :, g * per_in : (g + 1) * per_in],
+            w[g * per_out : (g + 1) * per_out],
+            None,
+            **options,
+        )
+        for g in range(groups)
+    ]
+    out = np.concatenate([m.reshape(*m.shape[:2], -1) for m in maps], axis=2)
+    return out + (np.asarray(bias) if bias else 0)
+
+
 def test_every_demo_traces_and_teaches_its_numbers() -> None:
     shapes = {
         "cs231n": (2, 3, 3),
         "seed": (1, 1, 1),
         "stride": (1, 3, 3),
-        "dilation": (1, 3, 3),
+        "dilated": (1, 3, 3),
         "same": (1, 5, 5),
         "valid": (1, 3, 3),
         "edge": (1, 4, 4),
+        "transposed": (1, 5, 5),
+        "grouped": (4, 2, 2),
+        "depthwise-separable": (3, 2, 2),
+        "pointwise": (2, 3, 3),
     }
     assert set(shapes) == set(DEMOS)
     for name, shape in shapes.items():
         demo = load_demo(name)
+        if demo.transposed:
+            t = trace_transposed(demo.x, demo.w, demo.bias or None, **demo.options)
+            assert t.output.shape == shape, name
+            continue
         t = trace(demo.x, demo.w, demo.bias or None, **demo.options)
         assert t.output.shape == shape, name
-        expected = reference_conv2d(demo.x, demo.w, demo.bias or None, **demo.options)
+        options = dict(demo.options)
+        groups = options.pop("groups", 1)
+        w = np.asarray(demo.w)
+        if groups > 1 and w.ndim == 4:
+            expected = _grouped_reference(demo.x, w, demo.bias, groups, **options)
+        else:
+            expected = reference_conv2d(demo.x, w, demo.bias or None, **options)
         got = t.output.transpose(1, 2, 0)
         np.testing.assert_allclose(got, expected.reshape(got.shape))
+        title, lesson = demo.explain([t, t] if demo.then is not None else t)
+        assert title, name
+        assert lesson, name
     assert load_demo("seed").x.shape == (3, 3)
+    assert load_demo("dilation") is load_demo("dilated")  # the old name still works
     edge = load_demo("edge")
     assert trace(edge.x, edge.w).output[0].tolist() == [[0, 36, 36, 0]] * 4
 

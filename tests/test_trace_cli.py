@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from convcli import conv2d, render
 from convcli.cli import app
+from convcli.demos import DEMOS
 
 ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -192,8 +193,8 @@ def test_bank_kernel_file_gives_depth_two(runner: CliRunner, tmp_path: Path) -> 
 
 def test_only_shows_one_step_and_json_keeps_one(runner: CliRunner) -> None:
     out = run(runner, "--demo", "cs231n", "--only", "2,1,1")
-    assert out.count("step ") == 1
-    assert "step 17 of 18: o[2,1,1]" in out  # filter 1 comes after the 9 of filter 0
+    assert out.count("(step ") == 1
+    assert "o[2,1,1] (step 17 of 18)" in out  # filter 1 comes after the 9 of filter 0
     doc = json.loads(run(runner, "--demo", "cs231n", "--only", "2,1,1", "--json"))
     (step,) = doc["steps"]
     assert (step["row"], step["col"], step["filter"]) == (2, 1, 1)
@@ -201,17 +202,17 @@ def test_only_shows_one_step_and_json_keeps_one(runner: CliRunner) -> None:
 
 def test_summary_shows_no_steps(runner: CliRunner) -> None:
     out = run(runner, "--demo", "cs231n", "--summary")
-    assert "step " not in out
+    assert "(step " not in out
     assert "H' = (5 - 3 + 2*1)/2 + 1 = 3" in out
-    assert "56 parameters" in out
+    assert "2 x (27 + 1) = 56 (weights and 2 biases)" in out
     assert "486 multiply-adds" in out
     assert "output o" in out
 
 
 def test_full_trace_fills_the_output_step_by_step(runner: CliRunner) -> None:
     out = run(runner, "--demo", "valid")
-    assert out.count("step ") == 9
-    blocks = out.split("\nstep ")[1:]
+    assert out.count("(step ") == 9
+    blocks = re.split(r"\n(?=o\[\d,\d\] \(step )", out)[1:]
     # the output map shows one more value in each step, and no '.' at the end
     dots = [block.split("\no\n")[1].split("\n\n")[0].count(".") for block in blocks]
     assert dots == [8, 7, 6, 5, 4, 3, 2, 1, 0]
@@ -225,14 +226,23 @@ def test_uneven_stride_warns(runner: CliRunner) -> None:
 
 def test_bank_with_combine_says_trace_shows_each_map(runner: CliRunner) -> None:
     out = run(runner, "-i", "0 0 9 9; 0 0 9 9; 0 0 9 9", "-k", "sobel", "--summary")
-    assert "combines their maps (magnitude); a trace shows each map" in out
+    text = " ".join(out.split())
+    assert "combines their maps (magnitude); a trace shows each map" in text
     assert "2 filters w0, w1" in out
 
 
 def test_list_demos(runner: CliRunner) -> None:
     out = run(runner, "--list-demos")
-    for name in ("cs231n", "seed", "stride", "dilation", "same", "valid", "edge"):
+    for name in DEMOS:
         assert f" {name} " in out
+    assert set(DEMOS) >= {
+        "cs231n",
+        "dilated",
+        "transposed",
+        "grouped",
+        "depthwise-separable",
+        "pointwise",
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -340,13 +350,35 @@ def test_piped_output_is_plain_text_and_colour_only_adds_styles() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Snapshots: the plain-text layout at a fixed width. After an intended
-# change, rerun with CONVCLI_UPDATE_SNAPSHOTS=1 and read the diff.
+# Snapshots: the plain-text layout at 80 columns, which every line fits in.
+# After an intended change, rerun with CONVCLI_UPDATE_SNAPSHOTS=1 and read the
+# diff.
 
 SNAPSHOT_CASES = {
     "cs231n_step_14": ["--demo", "cs231n", "--only", "1,1,1"],
     "seed": ["--demo", "seed"],
-    "dilation_step_5": ["--demo", "dilation", "--only", "1,1"],
+    "dilated_step_5": ["--demo", "dilated", "--only", "1,1"],
+    "grouped_step": ["--demo", "grouped", "--only", "0,1,2"],
+    "separable_summary": ["--demo", "depthwise-separable", "--summary"],
+    "pointwise_step": ["--demo", "pointwise", "--only", "1,1,1"],
+    "transposed_inline": [
+        "-i",
+        "1 2",
+        "-k",
+        "1 1; 1 1",
+        "--transpose",
+        "--stride",
+        "2",
+    ],
+    "transposed_demo_summary": [
+        "--demo",
+        "transposed",
+        "--padding",
+        "1",
+        "--output-padding",
+        "1",
+        "--summary",
+    ],
     "stride3_summary": ["--demo", "stride", "--stride", "3", "--summary"],
     "depthwise_flip_reflect": [
         "-i",
@@ -367,8 +399,14 @@ SNAPSHOT_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(SNAPSHOT_CASES))
-def test_plain_text_snapshot(runner: CliRunner, name: str) -> None:
-    out = run(runner, *SNAPSHOT_CASES[name])
+def test_plain_text_snapshot(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setattr(render.console, "width", 80)
+    result = CliRunner().invoke(
+        app, ["trace", *SNAPSHOT_CASES[name]], env={**ENV, "COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
     path = SNAPSHOTS / f"trace_{name}.txt"
     if UPDATE:
         path.write_text(out, encoding="utf-8")

@@ -26,8 +26,11 @@ from convcli.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy.typing as npt
 
+    from convcli.demos import Explain
     from convcli.tracing import Trace
 
 # trace's own options. The layer's geometry defaults to a CNN layer's (not to
@@ -74,9 +77,44 @@ BiasOpt = Annotated[
         metavar="B", help="One value, or one per filter: '1,0' [the kernel's own]."
     ),
 ]
+GroupsOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="G",
+        min=1,
+        help="Split channels and filters into G groups; a filter reads its "
+        "group's channels (a bank D x C/G x kh x kw) [1].",
+    ),
+]
+TransposeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--transpose",
+        help="A transposed convolution (PyTorch's conv_transpose2d): each input "
+        "value stamps the kernel onto the output; -k is C x D/G x kh x kw.",
+    ),
+]
+OutputPaddingOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="P",
+        help="With --transpose: rows/cols added at the bottom and right, "
+        "N or ROWS,COLS, below the stride [0].",
+    ),
+]
 OnlyOpt = Annotated[
     str | None,
-    typer.Option(metavar="ROW,COL[,FILTER]", help="Show this one step."),
+    typer.Option(
+        metavar="ROW,COL[,FILTER]",
+        help="Show the step of o[ROW,COL,FILTER] only; counted from 0, as the "
+        "labels, numpy and PyTorch do.",
+    ),
+]
+StepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--step", help="On a terminal: wait for Enter between steps (q quits)."
+    ),
 ]
 SummaryOpt = Annotated[
     bool, typer.Option("--summary", help="Show the header and the result only.")
@@ -111,8 +149,12 @@ def trace(
     cval: CvalOpt = 0.0,
     bias: BiasOpt = None,
     flip: FlipOpt = False,
+    groups: GroupsOpt = None,
+    transpose: TransposeOpt = False,
+    output_padding: OutputPaddingOpt = None,
     only: OnlyOpt = None,
     summary: SummaryOpt = False,
+    step: StepOpt = False,
     demo: DemoOpt = None,
     seed: SeedOpt = None,
     list_demos: ListDemosOpt = False,
@@ -128,42 +170,135 @@ def trace(
     """
     from convcli import render
     from convcli.demos import DEMOS
-    from convcli.tracing import trace as make_trace
 
     if list_demos:
         render.console.print(render.demo_table(DEMOS))
         return
     with user_errors():
         problem = _problem(
-            demo, seed, matrix, kernel, bias, stride, padding, dilation, border, flip
-        )
-        b = problem.bias
-        t = make_trace(
-            problem.x,
-            problem.w,
-            (b[0] if len(b) == 1 else b) if b else None,
-            cval=cval,
+            demo,
+            seed,
+            matrix,
+            kernel,
+            bias,
+            _Layer(stride, padding, dilation, border, groups, output_padding),
             flip=flip,
-            **problem.options,
+            transpose=transpose,
         )
-        indices = _indices(t, only)
+        layers = _layers(problem, cval=cval, flip=flip)
+        problem.explained(layers)
+        shown = _shown(layers)  # the trace whose steps --only, --gif and --json take
+        if (only is not None or gif is not None) and len(layers) > 1:
+            msg = (
+                f"--demo {problem.name} shows two layers; --only and --gif take one "
+                "(try --demo grouped or --demo pointwise)"
+            )
+            raise ValueError(msg)
+        indices = _indices(shown, only)
         if gif is not None:  # the plan: where the GIF goes, and its size
             from convcli.trace_gif import check_gif_path, check_gif_size
 
             check_gif_path(gif, problem.files)
-            check_gif_size(t, title=problem.title)
-        text = _json(t, indices if only is not None else None) if as_json else ""
+            check_gif_size(shown, title=problem.title)
+        text = _json(layers, indices if only is not None else None) if as_json else ""
     if gif is not None:
-        _write_gif(gif, t, problem.title)
+        _write_gif(gif, shown, problem.title)
     with stdout_failures():
         if as_json:
             render.print_json(text)
             return
-        _print_text(t, problem, indices, summary=summary, one_step=only is not None)
+        _print_text(
+            layers,
+            problem,
+            indices,
+            summary=summary,
+            one_step=only is not None,
+            pause=_pauser(step),
+        )
         if gif is not None:
             render.console.print(
-                f"animation of {len(t.steps)} steps: {gif}", markup=False
+                f"animation of {len(shown.steps)} steps: {gif}", markup=False
             )
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """The layer's options as given on the command line (None: not given)."""
+
+    stride: str | None
+    padding: str | None
+    dilation: str | None
+    border: Border | None
+    groups: int | None
+    output_padding: str | None
+
+
+def _layers(problem: _Problem, *, cval: float, flip: bool) -> list[Any]:
+    """Trace the problem: one `Trace`, a `TransposedTrace`, or two layers' traces."""
+    from convcli.tracing import trace as make_trace
+
+    b = problem.bias
+    bias = (b[0] if len(b) == 1 else b) if b else None
+    if problem.transposed:
+        from convcli.tracing_transposed import trace_transposed
+
+        options = dict(problem.options)
+        if options.pop("border", "constant") != "constant" or cval != 0:
+            msg = "a transposed convolution pads with zeros only: leave out --border and --cval"
+            raise ValueError(msg)
+        if flip:
+            msg = "--flip goes with a convolution; --transpose already flips the kernel in its second view"
+            raise ValueError(msg)
+        if isinstance(options.get("padding"), str):
+            if options["padding"] != "valid":
+                msg = (
+                    "a transposed convolution takes --padding N or ROWS,COLS (not same)"
+                )
+                raise ValueError(msg)
+            options["padding"] = 0
+        return [trace_transposed(problem.x, problem.w, bias, **options)]
+    options = dict(problem.options)
+    if "output_padding" in options:
+        msg = "--output-padding goes with --transpose"
+        raise ValueError(msg)
+    first = make_trace(problem.x, problem.w, bias, cval=cval, flip=flip, **options)
+    if problem.then is None:
+        return [first]
+    return [first, make_trace(first.output.transpose(1, 2, 0), problem.then)]
+
+
+def _shown(layers: list[Any]) -> Trace:
+    """Return the trace of steps: the layer's, or a transposed one's convolution view."""
+    from convcli.tracing_transposed import TransposedTrace
+
+    first = layers[0]
+    return first.conv if isinstance(first, TransposedTrace) else first
+
+
+def _interactive() -> bool:
+    """Tell whether a person can answer: stdin and stdout are both a terminal."""
+    import sys
+
+    from convcli import render
+
+    return sys.stdin.isatty() and render.console.is_terminal
+
+
+def _pauser(step: bool) -> Callable[[], bool]:
+    """Return what runs between two steps: True goes on, False stops (q)."""
+    from convcli import render
+
+    if not (step and _interactive()):
+        return lambda: True
+
+    def pause() -> bool:
+        try:
+            answer = render.console.input("[dim]Enter: next step, q: quit[/dim] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() not in ("q", "quit")
+
+    return pause
 
 
 def _write_gif(gif: Path, t: Trace, title: str) -> None:
@@ -189,10 +324,23 @@ class _Problem:
     w: npt.ArrayLike
     bias: tuple[float, ...]
     options: dict[str, Any]
+    name: str = ""  # the demo's
+    explain: Explain | None = None  # the demo's title and lesson, from its traces
+    transposed: bool = False
+    then: npt.ArrayLike | None = None  # a second layer's bank (depthwise-separable)
+    changed: tuple[str, ...] = ()  # the options that changed the demo
     title: str = ""
     lesson: str = ""
     notes: tuple[str, ...] = ()
     files: dict[str, Path] = field(default_factory=dict)  # input files, by option
+
+    def explained(self, layers: list[Any]) -> None:
+        """Write the demo's title and lesson for the traces in force."""
+        if self.explain is None:
+            return
+        self.title, self.lesson = self.explain(layers if len(layers) > 1 else layers[0])
+        if self.changed:
+            self.title += f" (changed here: {' '.join(self.changed)})"
 
 
 def _problem(
@@ -201,11 +349,10 @@ def _problem(
     matrix: str | None,
     kernel: str | None,
     bias: str | None,
-    stride: str | None,
-    padding: str | None,
-    dilation: str | None,
-    border: Border | None,
+    layer: _Layer,
+    *,
     flip: bool,
+    transpose: bool,
 ) -> _Problem:
     """Start from the demo, if any; what the options give replaces its part of it."""
     from convcli.kernels import load_kernel, load_matrix
@@ -229,21 +376,24 @@ def _problem(
             )
     if bias is not None:
         problem.bias = tuple(parse_numbers(bias, "bias"))
-    problem.options.update(_layer_options(stride, padding, dilation, border))
+    problem.options.update(_layer_options(layer))
+    problem.transposed = problem.transposed or transpose
     if demo is not None:
         given = {
             "-i": matrix,
             "-k": kernel,
             "--bias": bias,
-            "--stride": stride,
-            "--padding": padding,
-            "--dilation": dilation,
-            "--border": border,
+            "--stride": layer.stride,
+            "--padding": layer.padding,
+            "--dilation": layer.dilation,
+            "--border": layer.border,
+            "--groups": layer.groups,
+            "--output-padding": layer.output_padding,
         }
         changed = [flag for flag, value in given.items() if value is not None]
         changed += ["--flip"] if flip else []
-        if changed:
-            problem.title += f" (changed here: {' '.join(changed)})"
+        changed += ["--transpose"] if transpose else []
+        problem.changed = tuple(changed)
     return problem
 
 
@@ -258,8 +408,10 @@ def _start(demo: str | None, seed: int | None, *, given: bool) -> _Problem:
             chosen.w,
             chosen.bias,
             dict(chosen.options),
-            title=chosen.title,
-            lesson=chosen.lesson,
+            name=chosen.name,
+            explain=chosen.explain,
+            transposed=chosen.transposed,
+            then=chosen.then,
         )
     if seed is not None:
         msg = "--seed goes with --demo cs231n"
@@ -272,23 +424,21 @@ def _start(demo: str | None, seed: int | None, *, given: bool) -> _Problem:
     return _Problem(x=(), w=(), bias=(), options={})  # -i and -k fill x, w, bias in
 
 
-def _layer_options(
-    stride: str | None,
-    padding: str | None,
-    dilation: str | None,
-    border: Border | None,
-) -> dict[str, Any]:
-    """Return `trace`'s geometry keywords for the options given (None: not given)."""
+def _layer_options(layer: _Layer) -> dict[str, Any]:
+    """Return the trace's keywords for the options given (None: not given)."""
     options: dict[str, Any] = {}
     for name, given, read in [
-        ("stride", stride, parse_pair),
-        ("padding", padding, lambda text, _: parse_padding(text)),
-        ("dilation", dilation, parse_pair),
+        ("stride", layer.stride, parse_pair),
+        ("padding", layer.padding, lambda text, _: parse_padding(text)),
+        ("dilation", layer.dilation, parse_pair),
+        ("output_padding", layer.output_padding, parse_pair),
     ]:
         if given is not None:
-            options[name] = read(given, name)
-    if border is not None:
-        options["border"] = border.value
+            options[name] = read(given, name.replace("_", "-"))
+    if layer.border is not None:
+        options["border"] = layer.border.value
+    if layer.groups is not None:
+        options["groups"] = layer.groups
     return options
 
 
@@ -333,33 +483,120 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _json(t: Trace, only: range | None) -> str:
-    """Return the trace as strict JSON; with ``only``, just those steps."""
-    from convcli.tracing import json_text
+def _json(layers: list[Any], only: range | None) -> str:
+    """Return the trace as strict JSON; with ``only``, just those steps.
 
-    doc = t.to_json()
-    if only is not None:
-        doc["steps"] = [doc["steps"][i] for i in only]
-    return json_text(doc)
+    A transposed convolution is its own document with the convolution view
+    under ``convolution``; two layers are ``{"layers": [...]}``.
+    """
+    from convcli.tracing import json_text
+    from convcli.tracing_transposed import TransposedTrace
+
+    def conv_doc(t: Trace) -> dict[str, Any]:
+        doc = t.to_json()
+        if only is not None:
+            doc["steps"] = [doc["steps"][i] for i in only]
+        return doc
+
+    first = layers[0]
+    if isinstance(first, TransposedTrace):
+        doc = first.to_json()
+        doc["convolution"] = conv_doc(first.conv)
+        return json_text(doc)
+    if len(layers) > 1:
+        return json_text({"layers": [conv_doc(t) for t in layers]})
+    return json_text(conv_doc(first))
 
 
 def _print_text(
-    t: Trace, problem: _Problem, indices: range, *, summary: bool, one_step: bool
+    layers: list[Any],
+    problem: _Problem,
+    indices: range,
+    *,
+    summary: bool,
+    one_step: bool,
+    pause: Callable[[], bool],
 ) -> None:
     """Print the header, then the steps (unless ``summary``), then the result."""
     from convcli import render
+    from convcli.tracing_transposed import TransposedTrace
 
     show = render.console.print
+    width = render.console.width
+    first = layers[0]
+    if isinstance(first, TransposedTrace):
+        _print_transposed(first, problem, indices, summary, one_step, pause)
+        return
+    for n, t in enumerate(layers):
+        if n:
+            show()
+            show(
+                f"Then layer {n + 1}, on layer {n}'s output: the pointwise (1x1) step",
+                style="bold",
+                markup=False,
+            )
+        show(
+            render.trace_header(
+                t,
+                title=problem.title if n == 0 else "",
+                lesson=problem.lesson if n == 0 else "",
+                notes=problem.notes,
+                width=width,
+            ),
+            soft_wrap=True,
+        )
+        if not summary:
+            for i in indices if n == 0 else range(len(t.steps)):
+                show()
+                show(render.trace_step(t, i, width=width), soft_wrap=True)
+                if not pause():
+                    summary = True
+                    break
+        if not one_step:
+            show()
+            show(render.trace_summary(t), soft_wrap=True)
+
+
+def _print_transposed(
+    t: Any,
+    problem: _Problem,
+    indices: range,
+    summary: bool,
+    one_step: bool,
+    pause: Callable[[], bool],
+) -> None:
+    """Print a transposed convolution: the stamps, the result, the convolution view."""
+    from convcli import render
+    from convcli.render import trace_transposed as view
+
+    show = render.console.print
+    width = render.console.width
     show(
-        render.trace_header(
-            t, title=problem.title, lesson=problem.lesson, notes=problem.notes
+        view.transposed_header(
+            t, title=problem.title, lesson=problem.lesson, width=width
         ),
         soft_wrap=True,
     )
-    if not summary:
-        for i in indices:
+    going = not summary
+    if going and not one_step:
+        for i in range(len(t.stamps)):
             show()
-            show(render.trace_step(t, i), soft_wrap=True)
+            show(view.stamp_step(t, i, width=width), soft_wrap=True)
+            if not pause():
+                going = False
+                break
     if not one_step:
         show()
-        show(render.trace_summary(t), soft_wrap=True)
+        show(view.transposed_result(t, width=width), soft_wrap=True)
+    if going:
+        show()
+        show(view.convolution_intro(t, width=width), soft_wrap=True)
+        cells = view.padding_cells(t)
+        for i in indices:
+            show()
+            show(
+                render.trace_step(t.conv, i, width=width, padding=cells),
+                soft_wrap=True,
+            )
+            if not pause():
+                break

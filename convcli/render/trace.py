@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class TraceLabels:
     def w(self, d: int, c: int | None = None) -> str:
         """Return the name of filter ``d``, or of its slice over input channel ``c``."""
         name = "w" if self.single else f"w{d}"
-        if c is None or self.channels == 1 or self.groups > 1:
+        if c is None or self.channels // self.groups == 1:
             return name
         return f"{name}[:,:,{c}]"
 
@@ -159,46 +160,79 @@ def _pads_text(t: Trace) -> str:
     return f"{where}, {holds}  ->  {rows} x {cols} x {t.input.shape[0]}"
 
 
+WIDTH = 80
+"""Columns the text view fits in when the terminal does not say (a pipe)."""
+
+_LABEL = 10  # the header's label column
+
+
+def _wrapped(text: str, width: int, indent: int = 0) -> list[str]:
+    """Wrap prose to ``width``; lines after the first indented by ``indent``.
+
+    A formula written with `_keep` stays on one line.
+    """
+    parts = textwrap.wrap(
+        text, width, subsequent_indent=" " * indent, break_on_hyphens=False
+    )
+    return [part.replace(_NBSP, " ") for part in parts] or [""]
+
+
+_NBSP = "\u00a0"
+
+
+def _keep(text: str) -> str:
+    """Return ``text`` with spaces that `_wrapped` does not break at."""
+    return text.replace(" ", _NBSP)
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def trace_header(
-    t: Trace, *, title: str = "", lesson: str = "", notes: tuple[str, ...] = ()
+    t: Trace,
+    *,
+    title: str = "",
+    lesson: str = "",
+    notes: tuple[str, ...] = (),
+    width: int = WIDTH,
 ) -> Text:
-    """Return what comes before the steps: the layer, its sizes, its cost."""
+    """Return what comes before the steps: the layer, its sizes, its cost.
+
+    Every line fits in ``width`` columns (prose is wrapped, the values of a
+    row continue under their own column).
+    """
     lab = _labels(t)
-    channels, height, width = t.input.shape
+    channels, height, width_in = t.input.shape
     kh, kw = t.kernel
     lines: list[Text] = []
     if title:
-        lines.append(Text(f"convcli trace: {title}", style="bold"))
+        lines.extend(
+            Text(part, style="bold")
+            for part in _wrapped(f"convcli trace: {title}", width, 2)
+        )
     if lesson:
-        lines.extend(Text(part, style="italic") for part in textwrap.wrap(lesson, 88))
+        lines.extend(Text(part, style="italic") for part in _wrapped(lesson, width))
     if lines:
         lines.append(Text())
 
     def row(label: str, text: str, style: str = "") -> None:
-        line = Text(f"{label:<10}", style="bold")
-        line.append(text, style=style)
-        lines.append(line)
+        for i, part in enumerate(_wrapped(text, width - _LABEL, 2)):
+            line = Text(f"{label if i == 0 else '':<{_LABEL}}", style="bold")
+            line.append(part, style=style)
+            lines.append(line)
 
-    row("input", f"x  {height} x {width} x {channels}  (H x W x C)")
+    row("input", f"x  {height} x {width_in} x {channels}  (H x W x C)")
     row("padding", _pads_text(t))
-    names = (
-        ", ".join(lab.w(d) for d in range(t.depth))
-        if t.depth <= 4
-        else (f"{lab.w(0)} ... {lab.w(t.depth - 1)}")
-    )
-    count = "1 filter" if t.depth == 1 else f"{t.depth} filters"
-    if t.groups > 1:
-        shape = f"{kh} x {kw}, each on one input channel (depthwise: groups {t.groups})"
-    else:
-        shape = f"each {channels} x {kh} x {kw}  (C x kh x kw)"
-    row("filters", f"{count} {names}, {shape}")
-    if any(t.bias):
-        row(
-            "bias",
-            ", ".join(
-                f"{lab.b(d)} = {format_number(float(b))}" for d, b in enumerate(t.bias)
-            ),
+    row("filters", _filters_text(t, lab))
+    row(
+        "bias",
+        ", ".join(
+            f"{lab.b(d)} = {format_number(float(b))}" for d, b in enumerate(t.bias)
         )
+        if any(t.bias)
+        else "none (0 for each filter)",
+    )
     row(
         "stride",
         f"{t.stride[0]}"
@@ -216,7 +250,7 @@ def trace_header(
     for axis, (n, k, s, before, after, d) in enumerate(
         [
             (height, kh, t.stride[0], top, bottom, t.dilation[0]),
-            (width, kw, t.stride[1], left, right, t.dilation[1]),
+            (width_in, kw, t.stride[1], left, right, t.dilation[1]),
         ]
     ):
         formula, _ = size_formula(
@@ -225,34 +259,45 @@ def trace_header(
         row("output" if axis == 0 else "", f"{'HW'[axis]}' = {formula}")
         left_over = (n + before + after - d * (k - 1) - 1) % s
         if left_over:
-            one, many = ("row", "rows") if axis == 0 else ("column", "columns")
-            last = (
-                f"last {left_over} padded {many} never enter"
-                if left_over > 1
-                else f"last padded {one} never enters"
-            )
+            many = "rows" if axis == 0 else "columns"
+            where = "padded input" if before + after else "input"
             warnings.append(
-                f"warning: stride {s} does not divide the {many} evenly: the {last} a window"
+                f"warning: stride {s} does not divide the {many} evenly: the last "
+                f"{_plural(left_over, many[:-1])} of the {where} never "
+                f"{'enters' if left_over == 1 else 'enter'} a window"
             )
     depth, out_h, out_w = t.output.shape
-    per = "one map per filter" if t.groups == 1 else "one map per channel"
-    row("", f"o  {out_h} x {out_w} x {depth}  (H' x W' x D: {per})")
+    row("", f"o  {out_h} x {out_w} x {depth}  (H' x W' x D: one map per filter)")
     for warning in warnings:
-        lines.append(Text(warning, style="yellow"))
+        lines.extend(Text(part, style="yellow") for part in _wrapped(warning, width, 2))
     per_filter = int(t.weights[0].size)
+    positions = out_h * out_w
     row(
-        "cost",
-        f"{t.parameters} parameters ({t.depth} x {per_filter} weights + {t.depth} "
-        f"{'bias' if t.depth == 1 else 'biases'}), {t.multiply_adds} multiply-adds "
-        f"({t.output.size} output{'s' if t.output.size > 1 else ''} x {per_filter})",
+        "sharing",
+        f"each filter's {_plural(per_filter, 'weight')} are used at all "
+        f"{_plural(positions, 'position')} of its map (weight sharing); the "
+        "window an output sees is its receptive field",
     )
+    n_in, n_out = int(t.input.size), int(t.output.size)
+    row(
+        "params",
+        f"{_keep(f'{t.depth} x ({per_filter} + 1) = {t.parameters}')} "
+        f"(weights and {_plural(t.depth, 'bias', 'biases')}), whatever the "
+        "input's size; a fully connected layer from the "
+        f"{_plural(n_in, 'input')} to the {_plural(n_out, 'output')} would need "
+        f"{_keep(f'{n_in} x {n_out} + {n_out} = {n_in * n_out + n_out}')}",
+    )
+    products = _keep(f"{_plural(n_out, 'output')} x {_plural(per_filter, 'weight')}")
+    row("cost", f"{t.multiply_adds} multiply-adds: {products}")
     for note in notes:
-        lines.append(Text(note, style="italic"))
+        lines.extend(Text(part, style="italic") for part in _wrapped(note, width))
     if t.flip:
-        lines.append(
-            Text(
-                "flip: every kernel is rotated 180 degrees (true convolution); the steps use the rotated weights:",
-                style="italic",
+        lines.extend(
+            Text(part, style="italic")
+            for part in _wrapped(
+                "flip: every kernel is rotated 180 degrees (true convolution); the "
+                "steps use the rotated weights:",
+                width,
             )
         )
         given = t.weights[0, 0, ::-1, ::-1]
@@ -269,29 +314,98 @@ def trace_header(
     return Text("\n").join(lines)
 
 
-def trace_step(t: Trace, index: int) -> Text:
-    """Return one step: the padded input with its window, the kernel, the products, the output so far."""
+def _filters_text(t: Trace, lab: TraceLabels) -> str:
+    """Return the filters row: how many, their names, shape, and channels read."""
+    channels = t.input.shape[0]
+    kh, kw = t.kernel
+    names = (
+        ", ".join(lab.w(d) for d in range(t.depth))
+        if t.depth <= 4
+        else f"{lab.w(0)} ... {lab.w(t.depth - 1)}"
+    )
+    per_in = t.weights.shape[1]
+    each = "" if t.depth == 1 else "each "
+    count = f"{_plural(t.depth, 'filter')} {names}, {each}"
+    if t.groups == 1:
+        return f"{count}{kh} x {kw} x {channels}  (kh x kw x C)"
+    if per_in == 1 and t.depth == channels:
+        return (
+            f"{count}{kh} x {kw} on one input channel: filter d reads channel d "
+            f"(depthwise, groups {t.groups})"
+        )
+    per_out = t.depth // t.groups
+    groups = "; ".join(
+        f"{', '.join(lab.w(d) for d in range(g * per_out, (g + 1) * per_out))} "
+        f"read channels {g * per_in}-{(g + 1) * per_in - 1}"
+        for g in range(t.groups)
+    )
+    return f"{count}{kh} x {kw} x {per_in}  (kh x kw x C/groups, groups {t.groups}): {groups}"
+
+
+def receptive_field(t: Trace, index: int) -> str:
+    """Name the input cells one step's output sees, as a numpy slice of ``x``.
+
+    The window's taps in the padded input, less the padding; a dilated
+    window reads every ``dilation``-th cell of its span.
+    """
+    step = t.steps[index]
+    rows, cols = t.taps(step)
+    top, _, left, _ = t.padding
+    channels, height, width = t.input.shape
+    parts: list[str] = []
+    outside = False
+    for taps, before, n, d in (
+        (rows, top, height, t.dilation[0]),
+        (cols, left, width, t.dilation[1]),
+    ):
+        inside = [i - before for i in taps if 0 <= i - before < n]
+        outside = outside or len(inside) < len(taps)
+        if not inside:
+            return "padding only: no cell of x"
+        stop = inside[-1] + 1
+        parts.append(
+            f"{inside[0]}:{stop}" + (f":{d}" if d > 1 and len(inside) > 1 else "")
+        )
+    chans = t.channels_of(step.filter)
+    parts.append(f"{chans[0]}:{chans[-1] + 1}" if len(chans) > 1 else f"{chans[0]}")
+    seen = f"x[{', '.join(parts)}]"
+    if channels == 1:
+        seen = f"x[{', '.join(parts[:2])}]"
+    return seen + (" and padding" if outside else "")
+
+
+def trace_step(
+    t: Trace, index: int, *, width: int = WIDTH, padding: np.ndarray | None = None
+) -> Text:
+    """Return one step: the padded input with its window, the kernel, the products, the output so far.
+
+    ``padding`` marks the cells drawn as padding, if not the trace's own.
+    """
     lab = _labels(t)
     step = t.steps[index]
     d = step.filter
     rows, cols = t.taps(step)
     window = {(r, c) for r in rows for c in cols}
-    pad: np.ndarray | None = _padding_mask(t)
+    pad: np.ndarray | None = _padding_mask(t) if padding is None else padding
     if pad is not None and not pad.any():
         pad = None
     cell = max(_width(t.padded), 1)
     wcell = _width(t.weights)
-    lines = [
-        Text(
-            f"step {index + 1} of {len(t.steps)}: {lab.o(d, step.row, step.col)}, "
-            f"filter {lab.w(d)} over rows {rows[0]}-{rows[-1]}, cols {cols[0]}-{cols[-1]} "
-            "of the padded input",
-            style="bold",
+    head = (
+        f"{lab.o(d, step.row, step.col)} (step {index + 1} of {len(t.steps)}): "
+        f"filter {lab.w(d)} over {_span('row', rows)}, {_span('col', cols)} of the "
+        "padded input"
+    )
+    lines = [Text(part, style="bold") for part in _wrapped(head, width, 2)]
+    if padding is None:
+        lines.extend(
+            Text(part, style="italic")
+            for part in _wrapped(
+                f"receptive field: {_keep(receptive_field(t, index))}", width, 2
+            )
         )
-    ]
     for i, c in enumerate(t.channels_of(d)):
-        if i:
-            lines.append(Text())
+        lines.append(Text())
         lines.extend(
             _side_by_side(
                 [
@@ -299,11 +413,11 @@ def trace_step(t: Trace, index: int) -> Text:
                         lab.x(c),
                         _marked_grid(t.padded[c], cell, window=window, padding=pad),
                     ),
-                    (lab.w(d, c), _plain_grid(t.weights[d, i], wcell)),
+                    (lab.w(d, i), _plain_grid(t.weights[d, i], wcell)),
                 ]
             )
         )
-        lines.append(Text(t.terms(step, i)))
+        lines.extend(Text(part) for part in _terms_lines(t.terms(step, i), width))
     if len(t.channels_of(d)) > 1:
         lines.append(Text())
     sums = [format_number(s) for s in step.channel_sums]
@@ -317,6 +431,26 @@ def trace_step(t: Trace, index: int) -> Text:
     lines.append(result)
     lines.extend(_output_maps(t, index))
     return Text("\n").join(lines)
+
+
+def _span(what: str, taps: range) -> str:
+    """Return ``rows 0-2``, or ``row 3`` for a window one tap high."""
+    if len(taps) == 1:
+        return f"{what} {taps[0]}"
+    return f"{what}s {taps[0]}-{taps[-1]}"
+
+
+def _terms_lines(terms: str, width: int) -> list[str]:
+    """Break a long ``a*b+c*d+...=s`` line after a ``+``, each part within ``width``."""
+    lines: list[str] = []
+    line = ""
+    for part in re.split(r"(?<=\+)(?=[^+])", terms):
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = "  "
+        line += part
+    lines.append(line)
+    return lines
 
 
 def _output_maps(t: Trace, upto: int) -> list[Text]:
@@ -351,7 +485,8 @@ def trace_summary(t: Trace) -> Group:
     table.add_row("padded x", f"{rows} x {cols} x {channels}", str(t.padded.size))
     table.add_row(
         "weights w",
-        f"{depth} x {t.weights.shape[1]} x {kh} x {kw}  (D x C x kh x kw)",
+        f"{depth} x {t.weights.shape[1]} x {kh} x {kw}  "
+        + ("(D x C x kh x kw)" if t.groups == 1 else "(D x C/groups x kh x kw)"),
         str(t.weights.size),
     )
     table.add_row("bias b", f"{depth}", str(t.bias.size))
