@@ -11,8 +11,11 @@ block that this script rewrites::
 
 Options go between ``output`` and the colon: ``first-step`` keeps a trace's
 header, its first step and its summary (the other steps repeat the layout);
-``exit=N`` expects that exit code instead of 0 (an example of an error);
-``columns=N`` sets the width. Standard error is shown with standard output.
+``lines=A-B[,C-D]`` keeps those lines of the output (counted from 1), an
+excerpt, with ``...`` where lines are left out; ``exit=N`` expects that exit
+code instead of 0 (an example of an error); ``columns=N`` sets the width.
+Standard error is shown with standard output. The README's marked blocks are
+written and checked like the site's pages.
 
 Commands run in a scratch folder laid out as a checkout (``sample_images/``,
 ``filters/`` and ``docs/examples/`` copied), so the outputs they write go
@@ -61,21 +64,36 @@ class Example:
     exit_code: int
     columns: int
     block: str
+    lines: tuple[tuple[int, int], ...] = ()  # an excerpt: (first, last), from 1
 
     @property
     def name(self) -> str:
         """Return ``page: command``, for messages and test ids."""
-        return f"{self.page.relative_to(DOCS).as_posix()}: {self.command}"
+        base = DOCS if self.page.is_relative_to(DOCS) else ROOT
+        return f"{self.page.relative_to(base).as_posix()}: {self.command}"
 
 
 def example_at(page: Path, match: re.Match[str]) -> Example:
     """Return the example that ``match`` (of ``MARKER``) found on ``page``."""
     options = match["options"].split()
     for option in options:
-        if option != "first-step" and not re.fullmatch(r"(exit|columns)=\d+", option):
+        if option != "first-step" and not re.fullmatch(
+            r"(exit|columns)=\d+|lines=\d+-\d+(,\d+-\d+)*", option
+        ):
             line = match[0].split("\n", 1)[0]
             sys.exit(f"{page}: unknown option {option!r} in {line}")
     settings = dict(option.split("=") for option in options if "=" in option)
+    ranges = (
+        tuple(
+            (int(a), int(b))
+            for a, b in (
+                part.split("-") for part in settings.get("lines", "").split(",")
+            )
+            if a
+        )
+        if "lines" in settings
+        else ()
+    )
     return Example(
         page=page,
         command=match["command"],
@@ -83,6 +101,7 @@ def example_at(page: Path, match: re.Match[str]) -> Example:
         exit_code=int(settings.get("exit", 0)),
         columns=int(settings.get("columns", 100)),
         block=match["block"],
+        lines=ranges,
     )
 
 
@@ -93,8 +112,8 @@ def examples(page: Path) -> list[Example]:
 
 
 def pages() -> list[Path]:
-    """Return every Markdown page of the site."""
-    return sorted(DOCS.rglob("*.md"))
+    """Return the README and every Markdown page of the site."""
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
 def make_checkout(folder: Path) -> Path:
@@ -134,19 +153,38 @@ def run(example: Example, checkout: Path) -> str:
     output = output.replace(str(ROOT), "<checkout>")
     if example.first_step:
         output = first_step(output)
+    if example.lines:
+        output = excerpt(output, example.lines)
     lines = [f"$ {example.command}", *output.rstrip("\n").split("\n")]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+# A trace's step starts with its output value: "o[0,0,0] (step 1 of 18): ...".
+STEP = re.compile(r"\n(?=o\[[\d,]+\] \(step \d+ of \d+\))")
+
+
 def first_step(output: str) -> str:
     """Keep a trace's header, its first step and its summary."""
-    head, *steps = output.split("\nstep ")
+    head, *steps = STEP.split(output)
     if len(steps) < 2:
         return output
     last = steps[-1]
     summary = last[last.index("\nshapes\n") + 1 :]
     note = f"... steps 2 to {len(steps)} follow, laid out as step 1 ..."
-    return f"{head}\nstep {steps[0].rstrip()}\n\n{note}\n\n{summary}"
+    return f"{head}\n{steps[0].rstrip()}\n\n{note}\n\n{summary}"
+
+
+def excerpt(output: str, ranges: tuple[tuple[int, int], ...]) -> str:
+    """Keep the lines of ``ranges`` (from 1, inclusive), ``...`` between them."""
+    lines = output.rstrip("\n").split("\n")
+    kept: list[str] = []
+    for first, last in ranges:
+        if kept or first > 1:
+            kept.append("...")
+        kept.extend(lines[first - 1 : last])
+    if ranges and ranges[-1][1] < len(lines):
+        kept.append("...")
+    return "\n".join(kept) + "\n"
 
 
 def comparable(block: str) -> str:

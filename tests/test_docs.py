@@ -155,7 +155,8 @@ def test_the_doctests_are_there() -> None:
 
 def test_readme_is_short_and_stands_alone() -> None:
     text = README.read_text(encoding="utf-8")
-    assert len(text.splitlines()) <= 150
+    # Short enough to read at once: the examples, the convolution types, plan.
+    assert len(text.splitlines()) <= 240
     assert not re.search(r"\bissue \d|#\d+\b|SPEC|STYLE\.md|shared/", text)
 
 
