@@ -16,7 +16,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from convcli.core import Explanation, conv2d, explain, output_size
+    from convcli.core import (
+        Explanation,
+        conv2d,
+        conv_transpose2d,
+        explain,
+        output_size,
+        output_size_transposed,
+    )
     from convcli.errors import ConvcliError, KernelError, ShapeError
     from convcli.kernels import Kernel, list_kernels, load_kernel
     from convcli.names import BORDERS, METHODS
@@ -33,8 +40,10 @@ _HOMES = {
     "ShapeError": "convcli.errors",
     "Explanation": "convcli.core",
     "conv2d": "convcli.core",
+    "conv_transpose2d": "convcli.core",
     "explain": "convcli.core",
     "output_size": "convcli.core",
+    "output_size_transposed": "convcli.core",
     "Trace": "convcli.tracing",
     "TraceStep": "convcli.tracing",
     "trace": "convcli.tracing",
@@ -55,10 +64,12 @@ __all__ = [
     "TraceStep",
     "__version__",
     "conv2d",
+    "conv_transpose2d",
     "explain",
     "list_kernels",
     "load_kernel",
     "output_size",
+    "output_size_transposed",
     "trace",
 ]
 

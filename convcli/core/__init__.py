@@ -9,7 +9,8 @@ numpy only: nothing here opens a file, prints or exits. One module per job:
   values near the dtype's limits), found per tile and computed exactly;
 - `direct`, `separable`, `fft`: the three methods;
 - `choose`: the cost model behind ``method="auto"`` and `explain`;
-- `groups`: a call with ``groups > 1`` as one call per group.
+- `groups`: a call with ``groups > 1`` as one call per group;
+- `transpose`: `conv_transpose2d`, the adjoint of `conv2d`.
 
 Every method works on row tiles of the output, gathered straight from ``x`` and
 run on a small thread pool: `tiles` says how.
@@ -39,6 +40,7 @@ from convcli.core.geometry import (
 from convcli.core.groups import _run_groups
 from convcli.core.separable import _separable, kernel_rank
 from convcli.core.tiles import _default_workers, _thread_cap
+from convcli.core.transpose import conv_transpose2d, output_size_transposed
 from convcli.names import METHODS
 
 __all__ = [
@@ -50,9 +52,11 @@ __all__ = [
     "Padding",
     "border_index",
     "conv2d",
+    "conv_transpose2d",
     "explain",
     "kernel_rank",
     "output_size",
+    "output_size_transposed",
 ]
 
 _RUNNERS: dict[str, Callable[[_Call, FloatArray, int], None]] = {
