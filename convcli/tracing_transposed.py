@@ -241,11 +241,16 @@ def trace_transposed(
             f"{full_h - op[0]} x {full_w - op[1]}"
         )
         raise ShapeError(msg)
-    b = (
-        np.zeros(depth)
-        if bias is None
-        else np.broadcast_to(np.asarray(bias, dtype=np.float64), (depth,)).copy()
-    )
+    b = np.zeros(depth)
+    if bias is not None:
+        given = np.asarray(bias, dtype=np.float64).ravel()
+        if given.size not in (1, depth):
+            msg = (
+                f"bias must be one value or one per output map ({depth}); got "
+                f"{given.size} values"
+            )
+            raise ShapeError(msg)
+        b[:] = given
 
     # Forwards: per tap, every input value times its kernels' tap, scattered.
     full = np.zeros((depth, full_h, full_w))

@@ -253,6 +253,10 @@ def test_transposed_trace_matches_torch() -> None:
             lambda: trace_transposed(np.ones((2, 2)), np.ones((3, 3)), padding=3),
             "padding 3, 3 cuts the whole output away",
         ),
+        (
+            lambda: trace_transposed(np.ones((2, 2)), np.ones((3, 3)), [1, 2]),
+            r"bias must be one value or one per output map \(1\); got 2 values",
+        ),
     ],
 )
 def test_impossible_layers_say_what_was_given(call, message) -> None:
