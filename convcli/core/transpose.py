@@ -357,7 +357,7 @@ def conv_transpose2d(
     # Stamped as planes (D, H', W'): every tap's addition then runs along rows
     # of the image, not along the D values of one pixel (3x faster for D = 3).
     planes = np.zeros((depth, out_h, out_w), t.x.dtype)
-    out = np.empty(t.out_shape, t.out_dtype or t.x.dtype)
+    out = np.empty(t.out_shape, t.x.dtype if t.out_dtype is None else t.out_dtype)
     with np.errstate(all="ignore"):  # IEEE arithmetic, see Notes
         _stamp(t, planes)
         if t.bias is None:
