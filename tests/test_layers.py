@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "convcli.tracing": 1,
     "convcli.tracing_transposed": 1,  # trace --transpose (tracing's sibling)
     "convcli.demos": 1,
+    "convcli.netplan": 1,
     # kernels and images
     "convcli.kernel_value": 2,
     "convcli.kernel_formats": 2,
