@@ -288,6 +288,20 @@ def test_bias_is_per_output_map_and_ints_compute_in_float32() -> None:
     assert conv2d(x.astype(np.float64), w, groups=2).dtype == np.float64
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_tiny_weights_compute_in_float64_per_group_and_round_once(method: str) -> None:
+    # Weights float32 cannot hold make the call compute in float64; every group
+    # computes so, and the one result is float32.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 7, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 2, 2, 2)) * 1e-39
+    got = conv2d(x, w, groups=2, method=method)
+    assert got.dtype == np.float32
+    expected = grouped_loop(x, w, groups=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-44)
+    assert np.abs(got).max() > 0
+
+
 def test_a_2d_image_takes_groups_1_only_as_a_bank() -> None:
     x = np.arange(12.0).reshape(3, 4)
     assert conv2d(x, np.ones((2, 1, 1, 1)), groups=1).shape == (3, 4, 2)
