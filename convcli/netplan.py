@@ -32,33 +32,21 @@ USAGE = {
     "conv": "conv:D,K[,s=S][,p=P|same|valid][,d=DIL][,g=G]",
     "dwconv": "dwconv:K[,s=S][,p=P|same|valid][,d=DIL]",
     "tconv": "tconv:D,K[,s=S][,p=P][,op=OP][,d=DIL][,g=G]",
-    "pool": "pool:K[,s=S][,max|avg]",
-    "relu": "relu",
-    "flatten": "flatten",
-    "fc": "fc:N",
-}
+    "pool": "pool:K[,s=S][,max|avg]", "relu": "relu", "flatten": "flatten", "fc": "fc:N",
+}  # fmt: skip
 """Each layer kind's grammar; K, S, P, DIL, OP may be ``ROWSxCOLS`` pairs."""
 
 # Each kind's numbers before the options, and the keys it takes.
 _ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "conv": (("D", "K"), ("s", "p", "d", "g")),
-    "dwconv": (("K",), ("s", "p", "d")),
-    "tconv": (("D", "K"), ("s", "p", "op", "d", "g")),
-    "pool": (("K",), ("s", "mode")),
-    "relu": ((), ()),
-    "flatten": ((), ()),
-    "fc": (("N",), ()),
-}
+    "conv": (("D", "K"), ("s", "p", "d", "g")), "dwconv": (("K",), ("s", "p", "d")),
+    "tconv": (("D", "K"), ("s", "p", "op", "d", "g")), "pool": (("K",), ("s", "mode")),
+    "relu": ((), ()), "flatten": ((), ()), "fc": (("N",), ()),
+}  # fmt: skip
 _NAMES = {
-    "D": "D (the number of filters)",
-    "K": "K (the kernel size)",
-    "N": "N (the number of outputs)",
-    "s": "s (the stride)",
-    "p": "p (the padding)",
-    "d": "d (the dilation)",
-    "g": "g (the groups)",
+    "D": "D (the number of filters)", "K": "K (the kernel size)", "N": "N (the number of outputs)",
+    "s": "s (the stride)", "p": "p (the padding)", "d": "d (the dilation)", "g": "g (the groups)",
     "op": "op (the output padding)",
-}
+}  # fmt: skip
 
 
 class PlanError(ConvcliError, ValueError):
@@ -540,6 +528,12 @@ def _step(
             f"the output would be {out[0]} x {out[1]} x {out[2]}: "
             f"a plan takes sizes up to {MAX_SIZE:,}"
         )
+        raise PlanError(msg)
+    if max(*field, *jump) > MAX_SIZE:
+        msg = f"the receptive field or the jump would be over {MAX_SIZE:,} input pixels"
+        raise PlanError(msg)
+    if min(jump) * MAX_SIZE < 1:
+        msg = f"the jump would be under 1/{MAX_SIZE:,} of an input pixel"
         raise PlanError(msg)
     field_cells = (math.ceil(field[0]), math.ceil(field[1]))
     row = LayerRow(layer.spec, out, params, macs, field_cells, jump, formula, warnings)
