@@ -1,7 +1,7 @@
 """The `convcli` command line: the Typer app, its root options, its commands.
 
 Each command is a module of this package (`kernels`, `apply`, `batch`,
-`trace`): parse the options, call the library, render, choose the exit code.
+`trace`, `plan`): parse the options, call the library, render, choose the exit code.
 The options `apply` and `batch` share are declared in `convcli.cli.options`,
 and bad input becomes exit code 2 in `convcli.cli.common`. numpy, Pillow and
 rich are imported inside the commands that need them, so that
@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 from convcli import __version__
-from convcli.cli import apply, batch, kernels, trace
+from convcli.cli import apply, batch, kernels, plan, trace
 from convcli.cli.common import EXIT_INTERRUPTED, state
 
 __all__ = ["app", "main"]
@@ -67,11 +67,12 @@ app.command()(kernels.kernels)
 app.command()(apply.apply)
 app.command()(batch.batch)
 app.command()(trace.trace)
+app.command()(plan.plan)
 
 # The click commands Typer builds, for the documentation (mkdocs-click):
 # `click_command` is the whole command line, `click_apply` one command.
 _CLICK_SUBCOMMANDS = {
-    f"click_{name}": name for name in ("kernels", "apply", "batch", "trace")
+    f"click_{name}": name for name in ("kernels", "apply", "batch", "trace", "plan")
 }
 
 
@@ -79,7 +80,7 @@ def __getattr__(name: str) -> typer.core.TyperGroup | typer.core.TyperCommand:
     """Build the click command of the command line, or of one of its commands.
 
     ``click_command`` is the click group Typer builds from `app`, and
-    ``click_apply``, ``click_batch``, ``click_trace``, ``click_kernels`` are
+    ``click_apply``, ``click_batch``, ``click_trace``, ``click_plan``, ``click_kernels`` are
     its commands: what the documentation generates its option tables from
     (mkdocs-click), so they cannot differ from ``--help``. Built on first
     access only, so ``convcli --help`` does not pay for it. Other names raise
