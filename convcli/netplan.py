@@ -45,7 +45,7 @@ _ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _NAMES = {
     "D": "D (the number of filters)", "K": "K (the kernel size)", "N": "N (the number of outputs)",
     "s": "s (the stride)", "p": "p (the padding)", "d": "d (the dilation)", "g": "g (the groups)",
-    "op": "op (the output padding)",
+    "op": "op (the output padding)", "mode": "the pool's max or avg",
 }  # fmt: skip
 
 
@@ -213,7 +213,7 @@ def _number(text: str, what: str, least: int) -> int:
 def _pair(text: str, what: str, least: int) -> Pair:
     """Read ``N`` or ``ROWSxCOLS``."""
     rows, x, cols = text.partition("x")
-    if x and not (rows and cols):
+    if x and not (rows and cols and "x" not in cols):
         msg = f"{_NAMES[what]} must be N or ROWSxCOLS; got {_short(text)!r}"
         raise PlanError(msg)
     return _number(rows, what, least), _number(cols or rows, what, least)
@@ -257,6 +257,9 @@ def parse_layer(text: str) -> Layer:
     positional: list[str] = []
     options: dict[str, str] = {}
     for arg in rest.split(",") if rest else []:
+        if not arg:
+            msg = f"an empty item between commas; write {USAGE[kind]}"
+            raise PlanError(msg)
         key, eq, value = arg.partition("=")
         if not eq and arg in ("same", "valid"):
             key, value = "p", arg
