@@ -195,7 +195,7 @@ def test_click_commands_for_the_docs() -> None:
     import convcli.cli
 
     assert convcli.cli.click_command.name == "convcli"
-    for name in ("apply", "batch", "trace", "kernels"):
+    for name in ("apply", "batch", "trace", "plan", "kernels"):
         assert getattr(convcli.cli, f"click_{name}").name == name
     with pytest.raises(AttributeError, match="no attribute 'click_nope'"):
         _ = convcli.cli.click_nope  # type: ignore[attr-defined]
