@@ -1,19 +1,21 @@
 """Draw `convcli trace` as an animated GIF, one frame per step.
 
-Each frame lays out the padded input channel by channel with the window
-highlighted, the filter's slices, the output maps filled up to the step, and
-the step's products and sums. Pillow draws it; the GIF is written frame by
-frame (each frame only the rectangle that changed), so memory holds two frames
-whatever the number of steps, and `convcli.images` writes it atomically.
-`check_gif_path` checks where it goes before anything is drawn.
+Each frame is the cs231n notes' "Convolution Demo": the input volume (every
+channel of the padded input, padding grey), every filter with its slices and
+bias, and the output volume filled up to the step; the step's window, its
+filter and its output value highlighted, its arithmetic below
+(`convcli.trace_gif_layout` places it all). The cells and labels are drawn once;
+a frame adds the step's values and highlights. The GIF is written frame by frame
+(each frame only the rectangle that changed, the last one held longer), so
+memory holds two frames whatever the number of steps, and `convcli.images`
+writes it atomically. `check_gif_path` checks where it goes before anything is
+drawn.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import os
-import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,9 +26,19 @@ import numpy.typing as npt
 from PIL import GifImagePlugin, Image, ImageChops, ImageDraw, ImageFont
 
 from convcli.atomic import make_temporary, same_file
-from convcli.core import FloatArray
 from convcli.images import ImageError, write_atomically
-from convcli.tracing import Trace, TraceStep, format_number
+from convcli.trace_gif_layout import (
+    CELL,
+    FONT_SIZE,
+    LINE,
+    MARGIN,
+    MIN_WIDTH,
+    Box,
+    GifLayout,
+    Grid,
+)
+from convcli.trace_gif_layout import gif_layout as _layout
+from convcli.tracing import Trace, format_number
 
 TRACE_COLOURS: dict[str, tuple[int, int, int]] = {
     "background": (255, 255, 255),
@@ -35,18 +47,16 @@ TRACE_COLOURS: dict[str, tuple[int, int, int]] = {
     "line": (178, 178, 178),
     "padding": (234, 234, 234),
     "highlight": (255, 214, 92),
+    "filter": (255, 240, 200),
     "outline": (196, 112, 0),
 }
 """Colours of `trace_frame`: ``padding`` fills the padding cells, ``highlight``
-(outlined in ``outline``) the window and the output value being computed."""
+the window and the output value being computed (outlined in ``outline``),
+``filter`` the cells of the filter at work (framed in ``outline``)."""
 
-_FONT_SIZE = 15
-_LINE = _FONT_SIZE + 7  # one line of text
-_CELL = 30  # least side of a grid cell
-_MARGIN = 16
-_GAP = 24  # between grids side by side, and below a row of them
-_MIN_WIDTH = 640  # room for a product line of a 3x3 kernel
-
+LAST_FRAME_HOLD = 3
+"""The last frame shows this many times as long as the others: the finished
+output, before the animation starts over."""
 
 GIF_MAX_FRAME_PIXELS = 1 << 23
 """Most pixels of one frame (about 2900 x 2900); a GIF's side is at most 65535."""
@@ -65,267 +75,197 @@ def _font(size: int) -> _Font:
         return ImageFont.load_default()
 
 
-def _wrap(text: str, width: float, font: _Font) -> list[str]:
-    """Break ``text`` after spaces and ``+`` signs into lines of at most ``width`` pixels.
-
-    A piece wider than ``width`` on its own keeps a line to itself.
-    """
-    lines: list[str] = []
-    line, line_w = "", 0.0
-    for piece in re.split(r"(?<=[ +])", text):
-        if line and line_w + _text_width(font, piece.rstrip()) > width:
-            lines.append(line.rstrip())
-            line, line_w = "", 0.0
-        line += piece
-        line_w += _text_width(font, piece)
-    lines.append(line.rstrip())
-    return lines
-
-
 @functools.lru_cache(maxsize=4096)
-def _text_width(font: _Font, text: str) -> float:
+def _text_width(text: str) -> float:
     """Width of ``text`` in pixels; the pieces of product lines repeat a lot."""
-    return font.getlength(text)
+    return _font(FONT_SIZE).getlength(text)
+
+
+def gif_layout(trace: Trace, *, title: str = "") -> GifLayout:
+    """Return where `trace_frame` draws each grid, filter and line of ``trace``.
+
+    Examples
+    --------
+    >>> from convcli.tracing import trace
+    >>> t = trace([[1, 2, 3], [4, 5, 6]], [[1, 0], [0, -1]], bias=10)
+    >>> layout = gif_layout(t)
+    >>> [g.label for g in layout.inputs], [g.label for g in layout.outputs]
+    (['x'], ['o'])
+    >>> layout.outputs[0].rows, layout.outputs[0].cols, layout.headlines[1]
+    (1, 2, 'step 2 of 2: o[0,1] = w · window + b')
+    """
+    _check_cells(trace)
+    layout = _layout(trace, title, _text_width)
+    _check_frame_size(trace, layout.width, layout.height)
+    return layout
 
 
 class _TraceFrames:
-    """The layout every frame of a trace shares, and the drawing of one frame.
+    """The drawing of a trace's frames: a base drawn once, then a step's marks.
 
-    Left, for each input channel the filter reads: the padded channel, then the
-    filter's slice for it. Right: the output maps. Above: the title and the
-    step; below: the step's arithmetic, on as many lines as the longest step
-    needs, so that all frames have one size.
+    The base holds every label and every input, weight and bias value; the
+    output values go into it step by step as frames are drawn in order (a
+    frame out of order starts again from a clean base).
     """
 
     def __init__(self, trace: Trace, title: str) -> None:
         self.trace = trace
-        self.font = _font(_FONT_SIZE)
-        self.simple = trace.input.shape[0] == 1 and trace.depth == 1
-        self.has_bias = bool(np.any(trace.bias != 0))
-        _check_frame_size(trace, _MIN_WIDTH, _LINE + _rows_height(trace, _CELL))
-        arrays = (trace.padded, trace.weights, trace.output)
-        shown = np.unique(np.concatenate([a.ravel() for a in arrays]))
-        widest = max(self.font.getlength(format_number(float(v))) for v in shown)
-        self.cell = (_CELL, max(_CELL, math.ceil(widest) + 8))  # (height, width)
+        self.font = _font(FONT_SIZE)
+        self.layout = gif_layout(trace, title=title)
+        self._clean: Image.Image | None = None
+        self._base: Image.Image | None = None
+        self._filled = 0  # steps whose output value the base shows
+        top, _, left, _ = trace.padding
+        _, height, width = trace.input.shape
         _, pad_h, pad_w = trace.padded.shape
-        kw = trace.kernel[1]
-        depth, out_h, out_w = trace.output.shape
-        cell_h, cell_w = self.cell
-        labels = [
-            self._w_label(d, i)
-            for d in range(depth)
-            for i in range(trace.weights.shape[1])
-        ]
-        kernel_w = max(kw * cell_w, *(self.font.getlength(s) for s in labels))
-        out_label_w = self.font.getlength(self._o_label(depth - 1))
-        in_label_w = self.font.getlength(self._x_label(trace.input.shape[0] - 1))
-        self.kernel_x = _MARGIN + max(pad_w * cell_w, math.ceil(in_label_w)) + _GAP
-        self.output_x = self.kernel_x + math.ceil(kernel_w) + 2 * _GAP
-        content_w = self.output_x + max(out_w * cell_w, math.ceil(out_label_w))
-        self.width = max(_MIN_WIDTH, content_w + _MARGIN)
-        self.text_w = self.width - 2 * _MARGIN
-        self.title_lines = _wrap(title, self.text_w, self.font) if title else []
-        self.body_top = _MARGIN + (len(self.title_lines) + 1) * _LINE + _GAP // 2
-        self.channel_h = _LINE + pad_h * cell_h + _GAP
-        self.output_h = _LINE + out_h * cell_h + _GAP
-        n_channels = len(trace.channels_of(0))
-        body_h = max(n_channels * self.channel_h, depth * self.output_h)
-        self.arithmetic_top = self.body_top + body_h
-        self.arithmetic = [self._arithmetic(step) for step in trace.steps]
-        n_lines = max(len(lines) for lines in self.arithmetic)
-        self.legend = self._legend()
-        self.height = self.arithmetic_top + (n_lines + 1) * _LINE + _MARGIN
-        _check_frame_size(trace, self.width, self.height)
-
-    # Names, as the cs231n notes write them (plain x, w, o for one channel
-    # and one filter).
-
-    def _x_label(self, c: int) -> str:
-        return "x" if self.simple else f"x[:,:,{c}]"
-
-    def _w_label(self, d: int, i: int | None = None) -> str:
-        if self.simple:
-            return "w"
-        return f"w{d}" if i is None else f"w{d}[:,:,{i}]"
-
-    def _b_label(self, d: int) -> str:
-        return "b" if self.simple else f"b{d}"
-
-    def _o_label(self, d: int, row: int | None = None, col: int | None = None) -> str:
-        if row is None:
-            return "o" if self.simple else f"o[:,:,{d}]"
-        return f"o[{row},{col}]" if self.simple else f"o[{row},{col},{d}]"
-
-    def _legend(self) -> str:
-        t = self.trace
-        legend = "highlighted: the window and its output value"
-        if any(t.padding):
-            fill = (
-                f"constant {format_number(t.cval)}"
-                if t.border == "constant"
-                else t.border
-            )
-            legend += f"; grey: padding ({fill})"
-        return legend
-
-    def _headline(self, index: int) -> str:
-        step = self.trace.steps[index]
-        d = step.filter
-        line = (
-            f"step {index + 1} of {len(self.trace.steps)}: "
-            f"{self._o_label(d, step.row, step.col)} = {self._w_label(d)} · window"
-        )
-        return f"{line} + {self._b_label(d)}" if self.has_bias else line
-
-    def _arithmetic(self, step: TraceStep) -> list[tuple[int, str]]:
-        """Lines of a step's arithmetic, each with its indent in pixels."""
-        lines: list[tuple[int, str]] = []
-        channels = self.trace.channels_of(step.filter)
-        for i, c in enumerate(channels):
-            prefix = f"{self._x_label(c)}:  "
-            indent = math.ceil(self.font.getlength(prefix))
-            wrapped = _wrap(self.trace.terms(step, i), self.text_w - indent, self.font)
-            lines.append((0, prefix + wrapped[0]))
-            lines.extend((indent, rest) for rest in wrapped[1:])
-        if len(channels) > 1 or self.has_bias:
-            terms = [format_number(s) for s in step.channel_sums]
-            if self.has_bias:
-                terms.append(
-                    f"{self._b_label(step.filter)} ({format_number(step.bias)})"
-                )
-            total = (
-                f"{self._o_label(step.filter, step.row, step.col)} = "
-                f"{' + '.join(terms)} = {format_number(step.value)}"
-            )
-            lines.extend((0, s) for s in _wrap(total, self.text_w, self.font))
-        return lines
-
-    def frame(self, index: int) -> Image.Image:
-        """Draw step ``index`` (0-based) as an RGB image."""
-        t = self.trace
-        step = t.steps[index]
-        colours = TRACE_COLOURS
-        img = Image.new("RGB", (self.width, self.height), colours["background"])
-        draw = ImageDraw.Draw(img)
-        y = _MARGIN
-        for line in [*self.title_lines, self._headline(index)]:
-            draw.text((_MARGIN, y), line, fill=colours["text"], font=self.font)
-            y += _LINE
-        # The padded input, channel by channel, with the window; beside each
-        # channel the filter's slice for it.
-        _, pad_h, pad_w = t.padded.shape
-        top, _, left, _ = t.padding
-        height, width = t.input.shape[1:]
         rows = np.arange(pad_h)[:, np.newaxis]
         cols = np.arange(pad_w)[np.newaxis, :]
-        padding = (
+        self.padding = (
             (rows < top)
             | (rows >= top + height)
             | (cols < left)
             | (cols >= left + width)
         )
-        window = np.zeros((pad_h, pad_w), dtype=bool)
-        tap_rows, tap_cols = t.taps(step)
-        window[np.ix_(list(tap_rows), list(tap_cols))] = True
-        for i, c in enumerate(t.channels_of(step.filter)):
-            y = self.body_top + i * self.channel_h
-            self._grid(
-                draw,
-                _MARGIN,
-                y,
-                self._x_label(c),
-                t.padded[c],
-                padding=padding,
-                highlight=window,
-            )
-            kernel = t.weights[step.filter, i]
-            self._grid(draw, self.kernel_x, y, self._w_label(step.filter, i), kernel)
-        if self.has_bias:  # below the last slice, in the gap before the next row
-            bias = f"{self._b_label(step.filter)} = {format_number(step.bias)}"
-            y += _LINE + kernel.shape[0] * self.cell[0] + 4
-            draw.text((self.kernel_x, y), bias, fill=colours["text"], font=self.font)
-        # The output maps: values up to this step, this step's cell highlighted.
-        done = np.zeros(t.output.shape, dtype=bool)
-        for s in t.steps[: index + 1]:
-            done[s.filter, s.row, s.col] = True
-        current = np.zeros(t.output.shape, dtype=bool)
-        current[step.filter, step.row, step.col] = True
-        for d in range(t.depth):
-            y = self.body_top + d * self.output_h
-            self._grid(
-                draw,
-                self.output_x,
-                y,
-                self._o_label(d),
-                t.output[d],
-                shown=done[d],
-                highlight=current[d],
-            )
-        y = self.arithmetic_top
-        for indent, line in self.arithmetic[index]:
-            draw.text((_MARGIN + indent, y), line, fill=colours["text"], font=self.font)
-            y += _LINE
-        legend_y = self.height - _MARGIN - _LINE
-        draw.text(
-            (_MARGIN, legend_y), self.legend, fill=colours["muted"], font=self.font
-        )
-        return img
 
-    def _grid(
+    def _cell(
         self,
         draw: ImageDraw.ImageDraw,
-        left: int,
-        top: int,
-        label: str,
-        values: FloatArray,
-        *,
-        shown: npt.NDArray[np.bool_] | None = None,
-        padding: npt.NDArray[np.bool_] | None = None,
-        highlight: npt.NDArray[np.bool_] | None = None,
+        box: Box,
+        value: float | None,
+        fill: str,
+        ink: str = "text",
     ) -> None:
-        """Draw a label and below it a grid of numbers; masks pick cells out."""
+        """Draw one cell: its fill, its border, its number (None: left empty)."""
         colours = TRACE_COLOURS
-        draw.text((left, top), label, fill=colours["text"], font=self.font)
-        top += _LINE
-        cell_h, cell_w = self.cell
-        n_rows, n_cols = values.shape
-        outlined = []
-        for r in range(n_rows):
-            for c in range(n_cols):
-                box = (
-                    left + c * cell_w,
-                    top + r * cell_h,
-                    left + (c + 1) * cell_w,
-                    top + (r + 1) * cell_h,
+        draw.rectangle(
+            (box[0], box[1], box[2], box[3]),
+            fill=colours[fill],
+            outline=colours["line"],
+        )
+        if value is not None:
+            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            text = format_number(value)
+            draw.text(centre, text, fill=colours[ink], font=self.font, anchor="mm")
+
+    def _label(self, draw: ImageDraw.ImageDraw, grid: Grid) -> None:
+        draw.text(
+            (grid.left, grid.top),
+            grid.label,
+            fill=TRACE_COLOURS["text"],
+            font=self.font,
+        )
+
+    def _draw_clean(self) -> Image.Image:
+        """Draw what every frame shows: labels, inputs, weights, biases, empty outputs."""
+        t, layout = self.trace, self.layout
+        img = Image.new(
+            "RGB", (layout.width, layout.height), TRACE_COLOURS["background"]
+        )
+        draw = ImageDraw.Draw(img)
+        for left, top, text, muted in layout.texts:
+            ink = TRACE_COLOURS["muted" if muted else "text"]
+            draw.text((left, top), text, fill=ink, font=self.font)
+        for c, grid in enumerate(layout.inputs):
+            self._label(draw, grid)
+            for (r, col), v in np.ndenumerate(t.padded[c]):
+                pad = bool(self.padding[r, col])
+                self._cell(
+                    draw,
+                    grid.cell(r, col),
+                    v,
+                    "padding" if pad else "background",
+                    "muted" if pad else "text",
                 )
-                is_padding = padding is not None and bool(padding[r, c])
-                if highlight is not None and highlight[r, c]:
-                    fill = colours["highlight"]
+        for block in layout.filters:
+            for line, text in enumerate(block.heading):
+                draw.text(
+                    (block.box[0] + 6, block.box[1] + 4 + line * LINE),
+                    text,
+                    fill=TRACE_COLOURS["text"],
+                    font=self.font,
+                )
+            for grid in (*block.slices, block.bias):
+                self._label(draw, grid)
+            self._filter(draw, block.filter, "background")
+        for grid in layout.outputs:
+            self._label(draw, grid)
+            for r in range(grid.rows):
+                for col in range(grid.cols):
+                    self._cell(draw, grid.cell(r, col), None, "background")
+        return img
+
+    def _filter(self, draw: ImageDraw.ImageDraw, d: int, fill: str) -> None:
+        """Draw the cells of filter ``d``'s slices and bias, filled with ``fill``."""
+        block = self.layout.filters[d]
+        for i, grid in enumerate(block.slices):
+            for (r, col), v in np.ndenumerate(self.trace.weights[d, i]):
+                self._cell(draw, grid.cell(r, col), v, fill)
+        self._cell(draw, block.bias.cell(0, 0), self.trace.bias[d], fill)
+
+    def _base_at(self, index: int) -> Image.Image:
+        """Return the base with the output values of the steps before ``index``."""
+        if self._clean is None:
+            self._clean = self._draw_clean()
+        if self._base is None or self._filled > index:
+            self._base, self._filled = self._clean.copy(), 0
+        draw = ImageDraw.Draw(self._base)
+        for step in self.trace.steps[self._filled : index]:
+            box = self.layout.outputs[step.filter].cell(step.row, step.col)
+            self._cell(draw, box, step.value, "background")
+        self._filled = max(self._filled, index)
+        return self._base
+
+    def frame(self, index: int) -> Image.Image:
+        """Draw step ``index`` (0-based) as an RGB image."""
+        t, layout, colours = self.trace, self.layout, TRACE_COLOURS
+        step = t.steps[index]
+        img = self._base_at(index).copy()
+        draw = ImageDraw.Draw(img)
+        draw.text(
+            (MARGIN, layout.headline_top),
+            layout.headlines[index],
+            fill=colours["text"],
+            font=self.font,
+        )
+        # The filter at work: its cells tinted, its block framed.
+        block = layout.filters[step.filter]
+        self._filter(draw, step.filter, "filter")
+        draw.rectangle(block.box, outline=colours["outline"], width=3)
+        # The window, in every channel the filter reads, and the output cell.
+        outlined = []
+        tap_rows, tap_cols = t.taps(step)
+        for c in block.channels:
+            grid = layout.inputs[c]
+            for r in tap_rows:
+                for col in tap_cols:
+                    box = grid.cell(r, col)
+                    pad = bool(self.padding[r, col])
+                    ink = "muted" if pad else "text"
+                    self._cell(draw, box, t.padded[c, r, col], "highlight", ink)
                     outlined.append(box)
-                else:
-                    fill = colours["padding"] if is_padding else colours["background"]
-                draw.rectangle(box, fill=fill, outline=colours["line"])
-                if shown is None or shown[r, c]:
-                    text = format_number(float(values[r, c]))
-                    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=self.font)
-                    centre = (
-                        (box[0] + box[2] - x0 - x1) / 2,
-                        (box[1] + box[3] - y0 - y1) / 2,
-                    )
-                    ink = colours["muted"] if is_padding else colours["text"]
-                    draw.text(centre, text, fill=ink, font=self.font)
+        box = layout.outputs[step.filter].cell(step.row, step.col)
+        self._cell(draw, box, step.value, "highlight")
+        outlined.append(box)
         for box in outlined:
             draw.rectangle(box, outline=colours["outline"], width=2)
+        y = layout.arithmetic_top
+        for indent, line in layout.arithmetic[index]:
+            draw.text((MARGIN + indent, y), line, fill=colours["text"], font=self.font)
+            y += LINE
+        return img
 
 
-def _rows_height(trace: Trace, cell_h: int) -> int:
-    """Return the height of a frame's grids: the channels, or the output maps."""
-    pad_h = int(trace.padded.shape[1])
-    depth, out_h = int(trace.output.shape[0]), int(trace.output.shape[1])
-    n_channels = len(trace.channels_of(0))
-    channel_h = _LINE + pad_h * cell_h + _GAP
-    output_h = _LINE + out_h * cell_h + _GAP
-    return max(n_channels * channel_h, depth * output_h)
+def _check_cells(trace: Trace) -> None:
+    """Refuse, before any layout, a trace whose cells alone overflow a frame."""
+    channels, pad_h, pad_w = (int(n) for n in trace.padded.shape)
+    n_cells = (
+        channels * pad_h * pad_w
+        + int(trace.weights.size)
+        + trace.depth
+        + int(trace.output.size)
+    )
+    height = -(-n_cells * CELL * CELL // MIN_WIDTH)  # ceil
+    _check_frame_size(trace, MIN_WIDTH, height)
 
 
 def _check_frame_size(trace: Trace, width: int, height: int) -> None:
@@ -347,11 +287,11 @@ def check_gif_size(trace: Trace, *, title: str = "") -> tuple[int, int]:
     Raises
     ------
     ImageError
-        Frames over `GIF_MAX_FRAME_PIXELS` pixels (many channels, a large
-        padded input), found before a pixel is drawn.
+        Frames over `GIF_MAX_FRAME_PIXELS` pixels (many channels or filters,
+        a large padded input), found before a pixel is drawn.
     """
-    drawing = _TraceFrames(trace, title)
-    return drawing.width, drawing.height
+    layout = gif_layout(trace, title=title)
+    return layout.width, layout.height
 
 
 def check_gif_path(
@@ -499,10 +439,12 @@ def save_trace_gif(
 ) -> Path:
     """Write a trace as an animated GIF: one frame per step, looping forever.
 
-    Each frame shows the padded input channel by channel (padding grey, the
-    window highlighted), the filter's slices, the output maps filled up to the
-    step, and the step's products and sums. Written atomically like
-    `convcli.images.save`.
+    Each frame shows the input volume (every channel of the padded input,
+    padding grey), every filter with its slices and bias, and the output
+    volume filled up to the step, with the step's window, filter and output
+    value highlighted, and the step's products and sums. The last frame, the
+    whole output, shows `LAST_FRAME_HOLD` times as long. Written atomically
+    like `convcli.images.save`.
 
     Parameters
     ----------
@@ -513,7 +455,8 @@ def save_trace_gif(
     title : str, optional
         A line (wrapped if long) on top of every frame.
     frame_ms : int, optional
-        How long each frame shows, in milliseconds; at least 20.
+        How long each frame shows, in milliseconds; at least 20. The last
+        one shows ``LAST_FRAME_HOLD * frame_ms``.
 
     Returns
     -------
@@ -549,13 +492,16 @@ def save_trace_gif(
         raise ValueError(msg)
     drawing = _TraceFrames(trace, title)
 
+    n = len(trace.steps)
+    durations = [frame_ms] * (n - 1) + [LAST_FRAME_HOLD * frame_ms]
+
     def write(stream: BinaryIO) -> None:
         before = drawing.frame(0)
-        for chunk in _first_frame(before, frame_ms):
+        for chunk in _first_frame(before, durations[0]):
             stream.write(chunk)
-        for i in range(1, len(trace.steps)):
+        for i in range(1, n):
             frame = drawing.frame(i)
-            for chunk in _next_frame(before, frame, frame_ms):
+            for chunk in _next_frame(before, frame, durations[i]):
                 stream.write(chunk)
             before = frame
         stream.write(b";")  # the GIF trailer

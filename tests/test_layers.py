@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "convcli.deep_images": 2,  # 16-bit colour PNG and TIFF (images uses it)
     "convcli.saving": 2,  # writing image files (images re-exports it)
     "convcli.trace_gif": 2,
+    "convcli.trace_gif_layout": 2,  # where a --gif frame puts what (trace_gif draws it)
     # the public API facade (lazy re-exports of the layers below)
     "convcli": 3,
     # one image through one kernel
