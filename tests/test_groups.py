@@ -245,6 +245,81 @@ def test_depthwise_is_c_separate_convolutions(method: str) -> None:
         assert_close(got[:, :, c], alone, x, w)
 
 
+@st.composite
+def depthwise_calls(draw: st.DrawFn) -> dict[str, Any]:
+    channels, per_channel = draw(st.integers(2, 4)), draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.int16]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    shape = (draw(st.integers(3, 10)), draw(st.integers(3, 10)), channels)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if dtype != np.int16 and draw(st.booleans()):  # direct's NaN, inf and -0.0
+        x.flat[rng.integers(0, x.size, 4)] = [np.inf, -np.inf, np.nan, -0.0]
+    w = rng.standard_normal((channels * per_channel, 1, kh, kw))
+    w[rng.random(w.shape) < draw(st.sampled_from([0.0, 0.4]))] = 0
+    w[rng.random(w.shape) < draw(st.sampled_from([0.0, 0.3]))] = 1
+    if draw(st.booleans()):
+        w[0] = 0  # a filter of zeros
+    return {
+        "x": x,
+        "w": w,
+        "stride": draw(st.sampled_from([1, 2, (1, 2)])),
+        "padding": draw(st.sampled_from([0, 1, 2])),
+        "dilation": draw(st.sampled_from([1, (2, 1)])),
+        "border": draw(st.sampled_from(BORDERS)),
+        "cval": 0.0 if dtype == np.int16 else draw(st.sampled_from([0.0, np.inf])),
+    }
+
+
+@given(call=depthwise_calls())
+def test_depthwise_direct_is_bit_for_bit_c_separate_kernels(
+    call: dict[str, Any],
+) -> None:
+    # Small depthwise banks run all channels at once (`_direct_per_channel`):
+    # the same products in the same order, zero weights skipped, as C calls
+    # of a 2-D kernel; NaN, inf and the sign of zeros included.
+    x, w = call.pop("x"), call.pop("w")
+    channels = x.shape[2]
+    per_channel = w.shape[0] // channels
+    try:
+        got = conv2d(x, w, groups=channels, method="direct", **call)
+    except ShapeError:
+        return
+    for d in range(w.shape[0]):
+        alone = conv2d(x[:, :, d // per_channel], w[d, 0], method="direct", **call)
+        np.testing.assert_array_equal(got[:, :, d], alone)
+        np.testing.assert_array_equal(np.signbit(got[:, :, d]), np.signbit(alone))
+
+
+@pytest.mark.parametrize(
+    ("shape", "at_once"), [((96, 96, 64), True), ((140, 130, 4), False)], ids=str
+)
+def test_depthwise_direct_in_tiles_and_threads(
+    shape: tuple[int, int, int], at_once: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 96x96x64 with 5x5 (96x96 out) runs all channels at once, in two tiles on
+    # two threads; 140x130 channel by channel: both are C separate kernels.
+    import convcli.core
+
+    runs = []
+    per_channel = convcli.core._direct_per_channel
+
+    def spy(*args: Any) -> None:
+        runs.append(args)
+        per_channel(*args)
+
+    monkeypatch.setattr(convcli.core, "_direct_per_channel", spy)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[2], 1, 5, 5)).astype(np.float32)
+    w[w < -1.5] = 0
+    got = conv2d(x, w, groups=shape[2], method="direct", padding=2, workers=2)
+    assert len(runs) == at_once
+    for c in range(0, shape[2], 7):
+        alone = conv2d(x[:, :, c], w[c, 0], method="direct", padding=2)
+        np.testing.assert_array_equal(got[:, :, c], alone)
+
+
 def test_depthwise_with_a_channel_multiplier() -> None:
     # groups=C with D = 2C: filters 2c and 2c+1 both read channel c.
     rng = np.random.default_rng(4)
@@ -341,6 +416,14 @@ def test_explain_takes_groups() -> None:
     assert explain(x, w, groups=4, method="fft").method == "fft"
     with pytest.raises(ShapeError, match="groups=3 needs C and D divisible by 3"):
         explain(x, w, groups=3)
+    depthwise = explain(x, w[:8, :1], groups=8)
+    assert depthwise.method == "direct"
+    assert depthwise.reason.startswith(
+        "8 groups of 1 input and 1 output maps each, all channels at once"
+    )
+    assert explain(x, w[:8, :1], groups=8, method="fft").reason == (
+        "method='fft' was requested"
+    )
 
 
 def test_grouped_calls_run_on_threads() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from convcli.core.choose import Explanation, _choose, explain
-from convcli.core.direct import _direct
+from convcli.core.direct import _direct, _direct_per_channel, _per_channel_pays
 from convcli.core.fft import _fft
 from convcli.core.geometry import (
     FloatArray,
@@ -246,6 +246,8 @@ def conv2d(
     # The tiles silence their own warnings.
     if call.groups == 1:
         _RUNNERS[chosen](call, out, n_workers)
+    elif chosen == "direct" and _per_channel_pays(call):
+        _direct_per_channel(call, out, n_workers)  # small depthwise: all at once
     else:
         _run_groups(call, _RUNNERS[chosen], out, n_workers)
     if call.bias is not None or call.out_dtype is not None:

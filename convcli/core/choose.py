@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from convcli.core.direct import _per_channel_pays
 from convcli.core.fft import _fft_size
 from convcli.core.geometry import (
     IntPair,
@@ -187,9 +188,11 @@ def _choose_by_cost(call: _Call) -> Explanation:
             reason += " (rank 1, but too few taps to gain from two passes)"
     if call.groups > 1:
         channels, depth = g.in_shape[2], call.w.shape[0]
+        at_once = best == "direct" and _per_channel_pays(call)
         reason = (
             f"{call.groups} groups of {channels // call.groups} input and "
-            f"{depth // call.groups} output maps each, run one by one: {reason}"
+            f"{depth // call.groups} output maps each, "
+            f"{'all channels at once' if at_once else 'run one by one'}: {reason}"
         )
     return Explanation(
         best,

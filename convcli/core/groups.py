@@ -5,7 +5,9 @@ G groups, and filter d reads only the channels of its group,
 ``d // (D // G)``. Each group is an ordinary bank call on a slice of the
 channels (a view, never copied up front) whose output maps fill a slice of
 the one output: every method and its tiles, threads and screening run
-unchanged, and a call with ``groups=1`` never comes here.
+unchanged, and a call with ``groups=1`` never comes here. (A small depthwise
+call by the direct method runs all channels at once instead:
+`convcli.core.direct._direct_per_channel`.)
 """
 
 from __future__ import annotations
