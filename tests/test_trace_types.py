@@ -454,3 +454,40 @@ def test_step_waits_for_enter_on_a_terminal_and_q_quits(
     assert out.count("(step ") == 2
     assert len(prompts) == 2
     assert "shapes" in out  # the summary still comes
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 3),  # groups
+    st.integers(1, 2),  # channels per group
+    st.integers(1, 2),  # filters (or maps) per group
+    st.integers(2, 5),
+    st.integers(1, 2),
+    st.integers(0, 1),
+    st.integers(0, 2**32 - 1),
+)
+def test_trace_agrees_with_the_library(
+    groups, per_in, per_out, side, stride, pad, seed
+) -> None:
+    """The traces lay out what convcli.conv2d and conv_transpose2d compute."""
+    import convcli
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, (side, side, groups * per_in)).astype(float)
+    w = rng.integers(-2, 3, (groups * per_out, per_in, 2, 2)).astype(float)
+    t = trace(x, w, stride=stride, padding=pad, groups=groups)
+    np.testing.assert_array_equal(
+        t.output.transpose(1, 2, 0),
+        convcli.conv2d(x, w, stride=stride, padding=pad, groups=groups),
+    )
+    wt = rng.integers(-2, 3, (groups * per_in, per_out, 2, 2)).astype(float)
+    op = min(1, stride - 1)
+    tt = trace_transposed(
+        x, wt, stride=stride, padding=pad, output_padding=op, groups=groups
+    )
+    np.testing.assert_allclose(
+        tt.output.transpose(1, 2, 0),
+        convcli.conv_transpose2d(
+            x, wt, stride=stride, padding=pad, output_padding=op, groups=groups
+        ),
+    )
