@@ -22,6 +22,7 @@ from convcli.core.geometry import (
     IntPair,
     Padding,
     _check_call,
+    _check_groups,
     border_index,
 )
 from convcli.errors import ShapeError
@@ -365,44 +366,13 @@ def trace(
 
 
 def _group_channels(x: FloatArray, w: FloatArray, groups: int) -> int:
-    """Check ``groups`` against x (H, W, C) and w; return the channels of one group.
+    """Check ``groups`` against x (H, W, C) and w as conv2d does; return one group's channels.
 
-    A 2-D kernel filters every channel on its own (groups C, said or not).
+    A 2-D kernel filters every channel on its own (groups 1 or C: one channel each).
     """
     channels = int(x.shape[2])
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer):
-        msg = f"groups must be a whole number; got {groups!r}"
-        raise TypeError(msg)
-    if groups < 1:
-        msg = f"groups must be 1 or more; got {groups}"
-        raise ValueError(msg)
-    if w.ndim != 4:
-        if groups not in (1, channels):
-            msg = (
-                f"a 2-D kernel filters each of the {channels} channels on its own "
-                f"(groups {channels}); got groups {groups}: give a bank "
-                f"(D, C/groups, kh, kw) for other groups"
-            )
-            raise ShapeError(msg)
-        return 1
-    depth, per_filter = w.shape[:2]
-    if groups == 1:
-        return channels  # conv2d's own check names the shapes
-    if channels % groups or depth % groups:
-        msg = (
-            f"groups {groups} must divide the input channels and the filters; got "
-            f"x {x.shape[0]} x {x.shape[1]} x {channels} (C = {channels}) and "
-            f"w {' x '.join(map(str, w.shape))} (D = {depth})"
-        )
-        raise ShapeError(msg)
-    if per_filter != channels // groups:
-        msg = (
-            f"with groups {groups} each filter reads C/groups = {channels // groups} "
-            f"channels; got w {' x '.join(map(str, w.shape))} (D x C/groups x kh x kw) "
-            f"for x {x.shape[0]} x {x.shape[1]} x {channels}"
-        )
-        raise ShapeError(msg)
-    return channels // groups
+    n = _check_groups(groups, x.shape, w.shape, channels)
+    return 1 if w.ndim != 4 else channels // n
 
 
 def trace_steps(

@@ -229,15 +229,15 @@ def test_transposed_trace_matches_torch() -> None:
     [
         (
             lambda: trace(np.ones((4, 4, 4)), np.ones((3, 2, 3, 3)), groups=2),
-            "groups 2 must divide the input channels and the filters; got x 4 x 4 x 4",
+            r"groups=2 needs C and D divisible by 2; got x \(4, 4, 4\)",
         ),
         (
             lambda: trace(np.ones((4, 4, 4)), np.ones((4, 4, 3, 3)), groups=2),
-            "with groups 2 each filter reads C/groups = 2 channels; got w 4 x 4 x 3 x 3",
+            r"w has shape \(4, 4, 3, 3\); expected \(D, 2, kh, kw\) \(D, C // groups",
         ),
         (
             lambda: trace(np.ones((4, 4, 3)), np.ones((3, 3)), groups=2),
-            "a 2-D kernel filters each of the 3 channels on its own",
+            r"a 2-D kernel \(kh, kw\) filters each channel on its own and takes groups=1",
         ),
         (
             lambda: trace_transposed(
@@ -290,7 +290,7 @@ def test_groups_option_traces_a_grouped_bank(runner: CliRunner, tmp_path: Path) 
     )
     assert "6 x (18 + 1) = 114" in text
     error = fails(runner, "-i", inline, "-k", str(kernel), "--groups", "3")
-    assert "groups 3 must divide the input channels and the filters" in error
+    assert "groups=3 needs C and D divisible by 3" in error
 
 
 def test_transpose_option_gives_pytorchs_output_both_ways(runner: CliRunner) -> None:
@@ -341,7 +341,7 @@ def test_transpose_option_gives_pytorchs_output_both_ways(runner: CliRunner) -> 
             "--demo depthwise-separable shows two layers; --only and --gif take one",
         ),
         (["--demo", "cs231n", "--only", "3,0"], "rows 0-2, cols 0-2, filters 0-1"),
-        (["--demo", "cs231n", "--groups", "2"], "groups 2 must divide"),
+        (["--demo", "cs231n", "--groups", "2"], "groups=2 needs"),
     ],
 )
 def test_new_options_refuse_what_they_cannot_show(
