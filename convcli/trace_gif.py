@@ -17,13 +17,14 @@ from __future__ import annotations
 import functools
 import os
 import stat
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-from PIL import GifImagePlugin, Image, ImageChops, ImageDraw, ImageFont
+from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from convcli.atomic import make_temporary, same_file
 from convcli.images import ImageError, write_atomically
@@ -349,50 +350,117 @@ def check_gif_path(
     return p
 
 
-def _indexed(frame: Image.Image, colours: int) -> Image.Image:
-    """Return ``frame`` with at most ``colours`` colours, undithered.
+_INKS_ON = {
+    "text": ("background", "padding", "highlight", "filter"),
+    "muted": ("background", "padding", "highlight"),
+}
+"""The fills each ink writes on: the blends of its antialiased edges."""
 
-    Pillow's maximum-coverage quantizer keeps the few flat colours of a frame
-    exact and its antialiased text within a level or two, several times faster
-    than the median cut of ``convert("P", palette=ADAPTIVE)``.
+_TRANSPARENT = 255
+"""The palette index of "as in the frame before"; no colour uses it."""
+
+
+@functools.cache
+def _palette() -> npt.NDArray[np.int32]:
+    """Return the GIF's one colour table: the flat colours, then ink-on-fill blends.
+
+    Every frame is drawn in `TRACE_COLOURS` and text antialiased from its ink
+    to the fill below (`_INKS_ON`); 255 entries hold those colours exactly and
+    the blends within a few levels, so no frame needs a quantizer of its own.
     """
-    return frame.quantize(
-        colours, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE
+    flat = list(TRACE_COLOURS.values())
+    pairs = [(ink, fill) for ink, fills in _INKS_ON.items() for fill in fills]
+    levels = (_TRANSPARENT - len(flat)) // len(pairs)
+    steps = np.arange(1, levels + 1)[:, np.newaxis] / (levels + 1)
+    blends = [
+        np.rint(
+            np.add(
+                TRACE_COLOURS[fill],
+                steps * np.subtract(TRACE_COLOURS[ink], TRACE_COLOURS[fill]),
+            )
+        )
+        for ink, fill in pairs
+    ]
+    return np.concatenate([np.array(flat), *blends]).astype(np.int32)
+
+
+class _Indexer:
+    """Map RGB pixels to `_palette` indices, nearest colour, memoized by colour."""
+
+    def __init__(self) -> None:
+        self.palette = _palette()
+        self.known: dict[int, int] = {}
+
+    def __call__(self, packed: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
+        """Return the index of each pixel of ``packed`` (RGBX as little-endian uint32)."""
+        colours, inverse = np.unique(packed, return_inverse=True)
+        new = np.array([c for c in colours.tolist() if c not in self.known], np.int64)
+        if new.size:
+            rgb = (new[:, np.newaxis] >> np.array([0, 8, 16])) & 0xFF
+            distance = ((rgb[:, np.newaxis, :] - self.palette) ** 2).sum(axis=2)
+            self.known.update(
+                zip(new.tolist(), distance.argmin(axis=1).tolist(), strict=True)
+            )
+        lookup = np.array([self.known[c] for c in colours.tolist()], dtype=np.uint8)
+        return lookup[inverse.reshape(packed.shape)]
+
+
+def _packed(frame: Image.Image) -> npt.NDArray[np.uint32]:
+    """Return ``frame``'s pixels as one uint32 each (R, G, B, X little-endian)."""
+    width, height = frame.size
+    data = frame.tobytes("raw", "RGBX")
+    return np.frombuffer(data, dtype="<u4").reshape(height, width)
+
+
+def _gif_header(width: int, height: int) -> bytes:
+    """Return the GIF's header: the screen, `_palette` as its colours, loop forever."""
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[: len(_palette())] = _palette()
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", width, height, 0xF7, 0, 0)  # a 256-colour table
+        + table.tobytes()
+        + b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop 0: forever
     )
 
 
-def _first_frame(frame: Image.Image, frame_ms: int) -> list[bytes]:
-    """Return the GIF's header (looping forever) and its first frame, in full."""
-    indexed = _indexed(frame, 256)
-    header, _ = GifImagePlugin.getheader(
-        indexed, info={"loop": 0, "duration": frame_ms}
-    )
-    return [*header, *GifImagePlugin.getdata(indexed, (0, 0), duration=frame_ms)]
+def _frame_data(
+    indices: npt.NDArray[np.uint8], offset: tuple[int, int], frame_ms: int, **info: int
+) -> list[bytes]:
+    """Return one GIF frame of palette ``indices`` placed at ``offset`` (left, top)."""
+    height, width = indices.shape
+    image = Image.frombytes("P", (width, height), indices.tobytes())
+    return GifImagePlugin.getdata(image, offset, duration=frame_ms, **info)
 
 
-def _next_frame(before: Image.Image, frame: Image.Image, frame_ms: int) -> list[bytes]:
-    """Return a later frame: the rectangle that changed, the rest transparent.
+def _first_frame(
+    frame: Image.Image, frame_ms: int, index: _Indexer
+) -> tuple[list[bytes], npt.NDArray[np.uint32]]:
+    """Return the GIF's header and its first frame, in full; and its pixels."""
+    packed = _packed(frame)
+    header = _gif_header(*frame.size)
+    return [header, *_frame_data(index(packed), (0, 0), frame_ms)], packed
 
-    Each frame has its own 255 colours (a local colour table) and index 255 for
-    "as before", so the frames look as drawn and the file stays small.
+
+def _next_frame(
+    before: npt.NDArray[np.uint32], frame: Image.Image, frame_ms: int, index: _Indexer
+) -> tuple[list[bytes], npt.NDArray[np.uint32]]:
+    """Return a later frame: the rectangle that changed, the rest transparent; and its pixels.
+
+    Index `_TRANSPARENT` means "as before", so a frame costs the pixels that
+    changed (the window, the output cell, the lines of text), not its size.
     """
-    box = ImageChops.difference(before, frame).getbbox() or (0, 0, 1, 1)
-    new, old = frame.crop(box), before.crop(box)
-    indexed = _indexed(new, 255)
-    pixels = np.array(indexed, dtype=np.uint8)
-    bands = ImageChops.difference(new, old).point(lambda v: 255 if v else 0).split()
-    changed = functools.reduce(ImageChops.lighter, bands)
-    pixels[np.asarray(changed) == 0] = 255
-    palette = (indexed.getpalette() or [])[: 3 * 255]
-    delta = Image.fromarray(pixels, mode="P")
-    delta.putpalette(palette + [0] * (3 * 256 - len(palette)))
-    return GifImagePlugin.getdata(
-        delta,
-        box[:2],
-        duration=frame_ms,
-        transparency=255,
-        include_color_table=True,
-    )
+    packed = _packed(frame)
+    changed = packed != before
+    rows = np.flatnonzero(changed.any(axis=1))
+    cols = np.flatnonzero(changed.any(axis=0))
+    if rows.size == 0:  # the same picture: one transparent pixel
+        rows = cols = np.zeros(1, dtype=np.intp)
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    indices = np.full(changed[box].shape, _TRANSPARENT, dtype=np.uint8)
+    indices[changed[box]] = index(packed[box][changed[box]])
+    offset = (int(cols[0]), int(rows[0]))
+    return _frame_data(indices, offset, frame_ms, transparency=_TRANSPARENT), packed
 
 
 def trace_frame(trace: Trace, index: int, *, title: str = "") -> npt.NDArray[np.uint8]:
@@ -496,14 +564,14 @@ def save_trace_gif(
     durations = [frame_ms] * (n - 1) + [LAST_FRAME_HOLD * frame_ms]
 
     def write(stream: BinaryIO) -> None:
-        before = drawing.frame(0)
-        for chunk in _first_frame(before, durations[0]):
+        index = _Indexer()
+        chunks, before = _first_frame(drawing.frame(0), durations[0], index)
+        for chunk in chunks:
             stream.write(chunk)
         for i in range(1, n):
-            frame = drawing.frame(i)
-            for chunk in _next_frame(before, frame, durations[i]):
+            chunks, before = _next_frame(before, drawing.frame(i), durations[i], index)
+            for chunk in chunks:
                 stream.write(chunk)
-            before = frame
         stream.write(b";")  # the GIF trailer
 
     return write_atomically(p, write)
