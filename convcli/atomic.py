@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
+import random
 from pathlib import Path
 
 TMP_STEM_BYTES = 96
 """How much of the target's name (in bytes) a temporary file's name keeps."""
 
-_RANDOM = 8  # the characters tempfile.mkstemp puts between prefix and suffix
+_RANDOM = 8  # random characters between prefix and suffix, as tempfile.mkstemp
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # tempfile's
+_NAMES = random.Random()  # names, not secrets: O_EXCL guards them
+_FLAGS = (
+    os.O_RDWR
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -38,16 +48,43 @@ def temporary_prefix(target: Path) -> str:
     return "." + os.fsdecode(os.fsencode(target.name)[:TMP_STEM_BYTES]) + "."
 
 
+def temporary_name(target: Path) -> Path:
+    """Return a new name for a temporary file of ``target``; nothing is created.
+
+    Name it first and create it with `create_temporary` inside the ``try``
+    that removes it: a stop signal (a ``KeyboardInterrupt``) between the two
+    then leaves a name the caller holds, never a file nobody knows of.
+    """
+    folder = target.parent if str(target.parent) else Path()
+    letters = "".join(_NAMES.choices(_LETTERS, k=_RANDOM))
+    return folder / f"{temporary_prefix(target)}{letters}.tmp"
+
+
+def create_temporary(path: Path) -> int:
+    """Create ``path`` (it must not exist), readable and writable by its owner only.
+
+    Raises `OSError`: ``FileExistsError`` if the name is taken, or what the
+    folder says (missing, read-only).
+    """
+    return os.open(path, _FLAGS, 0o600)
+
+
 def make_temporary(target: Path) -> tuple[int, Path]:
     """Create an empty temporary file beside ``target``; return its descriptor and path.
 
-    Raises `OSError` as `tempfile.mkstemp` does (a missing or read-only folder).
+    For a caller that removes the file itself once it holds the path; where
+    a stop signal may come in between, use `temporary_name` and
+    `create_temporary` instead. Raises `OSError` (a missing or read-only
+    folder).
     """
-    folder = target.parent if str(target.parent) else Path()
-    fd, name = tempfile.mkstemp(
-        prefix=temporary_prefix(target), suffix=".tmp", dir=folder
-    )
-    return fd, Path(name)
+    for _attempt in range(100):
+        path = temporary_name(target)
+        try:
+            return create_temporary(path), path
+        except FileExistsError:
+            continue
+    msg = f"no free temporary name beside {target}"
+    raise FileExistsError(msg)
 
 
 def finish(temporary: Path, target: Path) -> None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from convcli.atomic import finish, make_temporary
+from convcli.atomic import create_temporary, finish, temporary_name
 from convcli.errors import ConvcliError
 from convcli.kernels import Kernel
 from convcli.pipeline import ApplyOptions
@@ -120,6 +120,7 @@ class Manifest:
             info: os.stat_result | None = path.stat()
         except OSError:
             info = None
+        tmp: Path | None = None
         try:
             if info is not None and stat.S_ISDIR(info.st_mode):
                 msg = f"{path}: cannot write the manifest: it is a folder"
@@ -128,7 +129,8 @@ class Manifest:
                 fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
                 os.set_blocking(fd, True)
                 return cls(path, os.fdopen(fd, "w", encoding="utf-8"), None)
-            fd, tmp = make_temporary(path)
+            tmp = temporary_name(path)  # named first: a stop below finds it
+            fd = create_temporary(tmp)
         except OSError as err:
             reason = (
                 "a FIFO that no process reads"
@@ -137,7 +139,15 @@ class Manifest:
             )
             msg = f"{path}: cannot write the manifest: {reason or err}"
             raise ConvcliError(msg) from None
-        return cls(path, os.fdopen(fd, "w", encoding="utf-8"), tmp)
+        except BaseException:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise
+        try:
+            return cls(path, os.fdopen(fd, "w", encoding="utf-8"), tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def write(self, line: str) -> None:
         """Write one line and flush it; after a failure, do nothing."""

@@ -20,7 +20,7 @@ from PIL import Image
 
 from convcli import deep_headers
 from convcli.atomic import TMP_STEM_BYTES as TMP_STEM_BYTES
-from convcli.atomic import finish, make_temporary
+from convcli.atomic import create_temporary, finish, temporary_name
 from convcli.errors import shown
 from convcli.picture import ImageError
 
@@ -278,16 +278,21 @@ def write_atomically(p: Path, write: Callable[[BinaryIO], None]) -> Path:
     naming ``p``.
     """
     folder = p.parent if str(p.parent) else Path()
+    # Named before it exists: a stop (KeyboardInterrupt) at any point below,
+    # even the instant after the file is created, finds the name to remove.
+    tmp = temporary_name(p)
+    creating = True
     try:
-        handle, tmp = make_temporary(p)
-    except OSError as err:
-        msg = f"{shown(p)}: cannot write in {shown(folder)}: {err.strerror or err}"
-        raise ImageError(msg) from None
-    try:
+        handle = create_temporary(tmp)
+        creating = False
         with os.fdopen(handle, "w+b") as stream:  # Pillow's TIFF pages read back
             write(stream)
         finish(tmp, p)
     except (OSError, ValueError, KeyError, MemoryError) as err:
+        if creating and isinstance(err, OSError):  # nothing was made
+            why = err.strerror or err
+            msg = f"{shown(p)}: cannot write in {shown(folder)}: {why}"
+            raise ImageError(msg) from None
         tmp.unlink(missing_ok=True)
         reason = (err.strerror if isinstance(err, OSError) else None) or err
         if isinstance(err, MemoryError):

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
-from convcli.atomic import make_temporary, same_file
+from convcli.atomic import create_temporary, same_file, temporary_name
 from convcli.images import ImageError, write_atomically
 from convcli.trace_gif_layout import (
     CELL,
@@ -340,13 +340,19 @@ def check_gif_path(
         msg = f"{p}: is {what}; --gif names the GIF file to write"
         raise ImageError(msg)
     folder = p.parent if str(p.parent) else Path()
-    try:  # the one reliable test of a folder: make a file in it (and remove it)
-        handle, probe = make_temporary(p)
-    except OSError as err:
+    # The one reliable test of a folder: make a file in it, and remove it
+    # (named first, so that a stop in between still finds it).
+    probe = temporary_name(p)
+    refused = False
+    try:
+        os.close(create_temporary(probe))
+    except OSError as err:  # nothing was made
+        refused = True
         msg = f"{p}: cannot write in {folder}: {err.strerror or err}"
         raise ImageError(msg) from None
-    os.close(handle)
-    os.unlink(probe)
+    finally:
+        if not refused:
+            probe.unlink(missing_ok=True)
     return p
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+import pytest
 from hostile import assert_files, run_convcli, snapshot, write_image
 
 from convcli.atomic import TMP_STEM_BYTES, finish, make_temporary, temporaries
@@ -63,3 +65,56 @@ def test_issue_12_long_names_for_the_manifest_and_the_gif_are_taken(
         cwd=tmp_path,
     ).expect(0)
     assert_files(tmp_path, before, written={gif, manifest, "out/a.sobel.png"})
+
+
+def _interrupted_after_creating(real):
+    """create_temporary as a stop signal meets it: the file is made, then Ctrl-C."""
+
+    def create(path):
+        os.close(real(path))
+        raise KeyboardInterrupt
+
+    return create
+
+
+def test_a_stop_the_instant_a_temporary_file_is_made_leaves_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal between creating the file and the try that removes it (found in CI)."""
+    import numpy as np
+
+    import convcli.manifest
+    import convcli.saving
+    import convcli.trace_gif
+    from convcli import atomic
+
+    for module in (convcli.saving, convcli.manifest, convcli.trace_gif):
+        monkeypatch.setattr(
+            module,
+            "create_temporary",
+            _interrupted_after_creating(atomic.create_temporary),
+        )
+    with pytest.raises(KeyboardInterrupt):
+        convcli.saving.save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(KeyboardInterrupt):
+        convcli.manifest.Manifest.open(tmp_path / "m.jsonl")
+    with pytest.raises(KeyboardInterrupt):
+        convcli.trace_gif.check_gif_path(tmp_path / "t.gif", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_temporary_names_are_made_before_the_files(tmp_path: Path) -> None:
+    from convcli import atomic
+
+    target = tmp_path / "out.png"
+    name = atomic.temporary_name(target)
+    assert not name.exists()
+    assert name.parent == tmp_path
+    assert name.name.startswith(".out.png.")
+    assert name.name.endswith(".tmp")
+    fd = atomic.create_temporary(name)
+    os.close(fd)
+    assert atomic.temporaries(target) == [name]
+    assert stat.S_IMODE(name.stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        atomic.create_temporary(name)
