@@ -217,7 +217,9 @@ def trace(
         )
         if gif is not None:
             render.console.print(
-                f"animation of {len(shown.steps)} steps: {gif}", markup=False
+                f"animation of {len(shown.steps)} steps: {gif}",
+                markup=False,
+                soft_wrap=True,
             )
 
 
