@@ -490,6 +490,44 @@ def _check_call(
     )
     kernel = (int(wc.shape[-2]), int(wc.shape[-1]))
 
+    n_maps = int(wc.shape[0]) if bank else channels
+    shape = (int(x3.shape[0]), int(x3.shape[1]), channels)
+    options = (stride, padding, dilation, border, cval)
+    # Shapes and options only: the same ones again (ints, strings) hit the memo.
+    simple = all(type(o) in (int, str, float) for o in options)
+    key = (shape, kernel, n_maps, *options[:4], repr(cval)) if simple else None
+    geometry = _memo(
+        _GEOMETRIES, key, lambda: _make_geometry(shape, kernel, n_maps, *options)
+    )
+    call = _Call(
+        x=x3,
+        w=wc,
+        bank=bank,
+        squeeze=xa.ndim == 2 and not bank,
+        geometry=geometry,
+        dtype=dtype,
+        bias=None,
+        out_dtype=None if out_dtype == dtype else out_dtype,
+        groups=n_groups,
+    )
+    bvec = _bias_vector(bias, n_maps, dtype)
+    return call if bvec is None else dataclasses.replace(call, bias=bvec)
+
+
+_GEOMETRIES: dict[tuple[Any, ...], _Geometry] = {}
+
+
+def _make_geometry(
+    shape: tuple[int, int, int],
+    kernel: tuple[int, int],
+    n_maps: int,
+    stride: object,
+    padding: object,
+    dilation: object,
+    border: object,
+    cval: object,
+) -> _Geometry:
+    """Check the layer's options against the shapes; return the call's geometry."""
     stride2 = _pair(stride, "stride")
     dilation2 = _pair(dilation, "dilation")
     resolved = _normalize_border(border)
@@ -503,8 +541,7 @@ def _check_call(
     except OverflowError:
         msg = f"cval must fit in a float64 (|cval| <= 1.8e308); got {cval!r}"
         raise ValueError(msg) from None
-    in_hw = (int(x3.shape[0]), int(x3.shape[1]))
-    pads = _normalize_padding(padding, in_hw, kernel, stride2, dilation2)
+    pads = _normalize_padding(padding, in_hw := shape[:2], kernel, stride2, dilation2)
     out_h = output_size(
         in_hw[0], kernel[0], stride=stride2[0], padding=pads[:2], dilation=dilation2[0]
     )
@@ -524,7 +561,7 @@ def _check_call(
         )
         raise ShapeError(msg)
     geometry = _Geometry(
-        in_shape=(in_hw[0], in_hw[1], channels),
+        in_shape=shape,
         kernel=kernel,
         stride=stride2,
         dilation=dilation2,
@@ -533,26 +570,13 @@ def _check_call(
         cval=cval_f,
         out_shape=(out_h, out_w),
     )
-    n_maps = int(wc.shape[0]) if bank else channels
     _check_size(out_h * out_w * n_maps, "the output", geometry)
     _check_size(
-        geometry.extent[0] * geometry.padded_width * channels,
+        geometry.extent[0] * geometry.padded_width * shape[2],
         "a tile of the padded input (one kernel window of rows)",
         geometry,
     )
-    call = _Call(
-        x=x3,
-        w=wc,
-        bank=bank,
-        squeeze=xa.ndim == 2 and not bank,
-        geometry=geometry,
-        dtype=dtype,
-        bias=None,
-        out_dtype=None if out_dtype == dtype else out_dtype,
-        groups=n_groups,
-    )
-    bvec = _bias_vector(bias, n_maps, dtype)
-    return call if bvec is None else dataclasses.replace(call, bias=bvec)
+    return geometry
 
 
 def _check_groups(

@@ -10,6 +10,7 @@ loops, BLAS calls and FFTs.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -63,13 +64,9 @@ class _Gatherer:
         seconds of index arithmetic on its columns.
         """
         if self._sides is None:
-            g, width, left = self.g, self.g.in_shape[1], self.g.pads[2]
-            left_idx = np.arange(self.lo) - left
-            right_idx = np.arange(self.hi, self.width) - left
-            self._sides = (
-                border_index(left_idx, width, g.border),
-                border_index(right_idx, width, g.border),
-            )
+            g = self.g
+            small = g.padded_width - g.in_shape[1] <= _MEMO_SIDES
+            self._sides = (_side_columns if small else _side_columns.__wrapped__)(g)
         return self._sides
 
     def fill(self, row0: int, out: FloatArray) -> None:
@@ -97,6 +94,29 @@ class _Gatherer:
                 out[:, : self.lo] = rows[:, left_cols]
             if self.hi < self.width:
                 out[:, self.hi :] = rows[:, right_cols]
+
+
+# Padding columns up to which `_side_columns` are memoized (a few KiB each).
+_MEMO_SIDES = 4096
+
+
+@functools.lru_cache(maxsize=256)
+def _side_columns(g: _Geometry) -> tuple[IntArray, IntArray]:
+    """Return the source columns of ``g``'s left and right padding, read-only.
+
+    Memoized on the geometry for paddings up to `_MEMO_SIDES` columns: a
+    program filtering many images of one size computes them once (they cost
+    as much as a 3x3 pass over a 64x64 image).
+    """
+    width, left = g.in_shape[1], g.pads[2]
+    lo, hi = min(left, g.padded_width), min(left + width, g.padded_width)
+    sides = (
+        border_index(np.arange(lo) - left, width, g.border),
+        border_index(np.arange(hi, g.padded_width) - left, width, g.border),
+    )
+    for side in sides:
+        side.flags.writeable = False
+    return sides
 
 
 _POOL: ThreadPoolExecutor | None = None
