@@ -78,8 +78,9 @@ class _Gatherer:
         if first >= 0 and first + n_rows <= self.height:  # no padding rows
             rows = self.x[first : first + n_rows]
         else:
-            src = border_index(np.arange(first, first + n_rows), self.height, g.border)
-            rows = self.x[np.maximum(src, 0)]
+            find = _row_sources if n_rows <= _MEMO_SIDES else _row_sources.__wrapped__
+            src, safe = find(first, n_rows, self.height, g.border)
+            rows = self.x[safe]
         out[:, self.lo : self.hi] = rows[:, : self.hi - self.lo]
         if g.border == "constant":
             if self.lo:
@@ -117,6 +118,22 @@ def _side_columns(g: _Geometry) -> tuple[IntArray, IntArray]:
     for side in sides:
         side.flags.writeable = False
     return sides
+
+
+@functools.lru_cache(maxsize=256)
+def _row_sources(
+    first: int, n_rows: int, height: int, border: str
+) -> tuple[IntArray, IntArray]:
+    """Return x's rows for padded rows ``first..first + n_rows``: -1 for constant, and >= 0.
+
+    Memoized like `_side_columns` (a tile of padding rows recurs in every call
+    on images of one size).
+    """
+    src = border_index(np.arange(first, first + n_rows), height, border)
+    safe = np.maximum(src, 0)
+    src.flags.writeable = False
+    safe.flags.writeable = False
+    return src, safe
 
 
 _POOL: ThreadPoolExecutor | None = None
