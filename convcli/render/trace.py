@@ -18,7 +18,7 @@ _WINDOW = "bold black on yellow"
 _PADDING = "dim"
 _CURRENT = "bold"
 
-TRACE_LEGEND = "[ ] the window   ( ) padding   . not computed yet"
+TRACE_LEGEND = "[ ] the window   ( ) padding   . not computed yet   rows, cols from 0"
 """How the plain-text grids mark cells; printed under the trace header."""
 
 

@@ -103,7 +103,10 @@ def transposed_header(
         + _keep(f"{_plural(int(t.input.size), 'input')} x {per_out * kh * kw}"),
     )
     lines.append(
-        Text("[ ] the stamp   ( ) cut by padding   . not stamped yet", style="dim")
+        Text(
+            "[ ] the stamp   ( ) cut by padding   . not stamped yet   rows, cols from 0",
+            style="dim",
+        )
     )
     return Text("\n").join(lines)
 
