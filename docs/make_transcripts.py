@@ -21,7 +21,8 @@ Commands run in a scratch folder laid out as a checkout (``sample_images/``,
 ``filters/`` and ``docs/examples/`` copied), so the outputs they write go
 nowhere near the repository. The checkout's own path is written as
 ``<checkout>``. The ``time`` and ``images/s`` rows of the ``apply`` and
-``batch`` tables change from run to run, and are masked when checking.
+``batch`` tables, and the ms column of ``apply``'s one-line-per-output
+table, change from run to run, and are masked when checking.
 
     .venv/bin/python docs/make_transcripts.py          # rewrite every page
     .venv/bin/python docs/make_transcripts.py --check  # exit 1 if one is stale
@@ -52,6 +53,8 @@ MARKER = re.compile(
 )
 # The time rows of the apply and batch tables: "│ time │ 216.1 ms  (load 26.2, ...) │".
 TIME_ROW = re.compile(r"^(│ (?:time|images/s)\s+│).*$", flags=re.MULTILINE)
+# The ms column, last, of apply's one-line-per-output table (five columns or more).
+MS_CELL = re.compile(r"^(│(?:[^│\n]*│){4}\s*)[0-9.]+(\s*│)$", flags=re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,7 @@ def excerpt(output: str, ranges: tuple[tuple[int, int], ...]) -> str:
 
 def comparable(block: str) -> str:
     """Return ``block`` with what changes from run to run masked."""
-    return TIME_ROW.sub(r"\1 (masked)", block)
+    return MS_CELL.sub(r"\1(ms)\2", TIME_ROW.sub(r"\1 (masked)", block))
 
 
 def stale(example: Example, checkout: Path) -> str | None:

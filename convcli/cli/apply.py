@@ -22,6 +22,7 @@ from convcli.atomic import file_keys
 from convcli.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    QuietOpt,
     state,
     stdout_failures,
     user_errors,
@@ -98,6 +99,7 @@ def apply(
     compress_level: CompressOpt = None,
     max_pixels: MaxPixelsOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
     explain: ExplainOpt = False,
     alpha: AlphaOpt = CARRY,
     montage: MontageOpt = None,
@@ -113,7 +115,9 @@ def apply(
     size and its edges do not darken. Every frame of an animated GIF, WebP
     or PNG (every page of a TIFF) is filtered and written as one animation;
     --frame N takes one. Exit 2: bad input, nothing written; exit 1: some
-    pair failed (a truncated image, a failed write), the rest done.
+    pair failed (a truncated image, a failed write), the rest done. One
+    pair prints its full table; more print one line per output (the full
+    tables with --explain); -q prints errors only.
     """
     with user_errors():
         options = apply_options(
@@ -139,18 +143,23 @@ def apply(
             msg = f"{err.filename}: {err.strerror or err}"
             raise ConvcliError(msg) from None
         _make_folders(plan.folders)
-    shown_notes = _warn([n for pp in plan.pairs for n in pp.header.notes], set())
+    shown_notes = (
+        set()
+        if quiet
+        else _warn([n for pp in plan.pairs for n in pp.header.notes], set())
+    )
     run = _Run(total=len(plan.pairs))
     try:
         _run(plan, run)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: what was done, then stop
         run.interrupted = True
-    _warn([n for r in run.results for n in r.notes], shown_notes)
+    if not quiet:
+        _warn([n for r in run.results for n in r.notes], shown_notes)
     with stdout_failures():
         if as_json:
             doc = _result_json(run)
             typer.echo(json.dumps(doc, indent=2, allow_nan=False))
-        else:
+        elif not quiet:
             _print_tables(run, explain=explain)
     if run.interrupted:
         raise typer.Exit(code=EXIT_INTERRUPTED)
@@ -442,8 +451,13 @@ def _print_tables(run: _Run, *, explain: bool) -> None:
     from convcli import render  # rich, only for the tables
     from convcli.images import shown
 
-    for result in run.results:
-        render.console.print(render.apply_table(result, explain=explain))
+    if len(run.results) > 1 and not explain:  # many outputs: a line each
+        from convcli.render.runs import outputs_table
+
+        render.console.print(outputs_table(run.results))
+    else:
+        for result in run.results:
+            render.console.print(render.apply_table(result, explain=explain))
     cut = [run.cut_short] if run.cut_short else []
     for failure in run.failures + cut:
         why = "was interrupted" if failure is run.cut_short else "failed"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli.common import EXIT_FAILED, stdout_failures, user_errors
+from convcli.cli.common import EXIT_FAILED, QuietOpt, stdout_failures, user_errors
 from convcli.cli.options import (
     AUTO,
     CARRY,
@@ -101,6 +101,7 @@ def batch(
     fail_fast: FailFastOpt = False,
     manifest: ManifestOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
     scheduler: SchedulerOpt = None,
     scheduler_timeout: SchedulerTimeoutOpt = 10.0,
     stride: StrideOpt = "1",
@@ -165,7 +166,7 @@ def batch(
             log = _prepare_writes(outcome.items, plan, out, manifest)
         executor = _executor(scheduler, scheduler_timeout)
         outcome.results = _run(
-            outcome, plan, executor, n_jobs, fail_fast, log, quiet=as_json
+            outcome, plan, executor, n_jobs, fail_fast, log, quiet=as_json or quiet
         )
     except Interrupted as stop:
         outcome.results = outcome.unlisted + stop.results
@@ -180,7 +181,7 @@ def batch(
             except KeyboardInterrupt:
                 outcome.interrupted = True
     with stdout_failures():
-        _report(outcome, time.perf_counter() - start, as_json=as_json)
+        _report(outcome, time.perf_counter() - start, as_json=as_json, quiet=quiet)
     if log is not None and log.error is not None:
         from convcli import render
 
@@ -337,8 +338,12 @@ def _run(
     return outcome.unlisted + results
 
 
-def _report(outcome: _Outcome, seconds: float, *, as_json: bool) -> None:
+def _report(
+    outcome: _Outcome, seconds: float, *, as_json: bool, quiet: bool = False
+) -> None:
     """Print the run's summary (a table, or JSON) and each failed item's error.
+
+    ``quiet`` (``-q``): each failed item's error on stderr, nothing else.
 
     A terminal that is gone after a stop signal (SIGHUP) takes nothing more:
     that is no error. Otherwise a failed write goes on to `stdout_failures`.
@@ -354,6 +359,11 @@ def _report(outcome: _Outcome, seconds: float, *, as_json: bool) -> None:
             doc = {"items": [r.to_json() for r in results], "summary": counts}
             text = json.dumps(finite_json(doc), indent=2, allow_nan=False)
             render.print_json(text)
+            return
+        if quiet:
+            for r in results:
+                if r.status == "failed" and r.error:
+                    render.error(r.error)
             return
         render.console.print(
             render.batch_table(results, total, seconds, outcome.interrupted)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 
@@ -20,6 +21,15 @@ from convcli.errors import ConvcliError
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM, SIGHUP: 143, 129 (`workers.stop_exit_code`)
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print errors only: no tables, warnings or progress (--json still prints).",
+    ),
+]
 
 
 @dataclass
