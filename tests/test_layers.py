@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "convcli.saving": 2,  # writing image files (images re-exports it)
     "convcli.trace_gif": 2,
     "convcli.trace_gif_layout": 2,  # where a --gif frame puts what (trace_gif draws it)
+    "convcli.trace_html": 2,  # trace --html's page (numpy and stdlib only)
     # the public API facade (lazy re-exports of the layers below)
     "convcli": 3,
     # one image through one kernel
