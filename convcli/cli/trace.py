@@ -1,9 +1,9 @@
-"""`convcli trace`: show a small convolution step by step, as text, JSON or a GIF.
+"""`convcli trace`: show a small convolution step by step, as text, JSON, a GIF or a page.
 
 Everything is checked before anything is written: the input, the kernel, the
-layer, and where ``--gif`` goes (not onto an input, into a folder that takes
-it, frames of a bounded size). Bad input is exit 2; a GIF or stdout that
-fails while being written is exit 1.
+layer, and where ``--gif`` and ``--html`` go (not onto an input nor onto each
+other, into a folder that takes them, frames of a bounded size). Bad input is
+exit 2; a GIF, page or stdout that fails while being written is exit 1.
 """
 
 from __future__ import annotations
@@ -137,6 +137,13 @@ GifOpt = Annotated[
     Path | None,
     typer.Option(metavar="OUT.gif", help="Also write the steps as an animation."),
 ]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="OUT.html",
+        help="Also write the layer as an interactive web page (one file, no network).",
+    ),
+]
 
 
 def trace(
@@ -159,6 +166,7 @@ def trace(
     seed: SeedOpt = None,
     list_demos: ListDemosOpt = False,
     gif: GifOpt = None,
+    html: HtmlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a convolution step by step: each window, its products, sum, bias, output.
@@ -200,9 +208,25 @@ def trace(
 
             check_gif_path(gif, problem.files)
             check_gif_size(shown, title=problem.title)
+        if html is not None:  # where the page goes: not onto an input or the GIF
+            from convcli.trace_html import check_page_path
+
+            check_page_path(html, problem.files, {"--gif": gif})
         text = _json(layers, indices if only is not None else None) if as_json else ""
     if gif is not None:
-        _write_gif(gif, shown, problem.title)
+        from convcli.trace_gif import save_trace_gif
+
+        _written(lambda: save_trace_gif(gif, shown, title=problem.title))
+    if html is not None:
+        from convcli.trace_html import save_trace_page
+
+        lesson = " ".join((problem.lesson, *problem.notes)).strip()
+        traced = layers if len(layers) > 1 else layers[0]
+        _written(
+            lambda: save_trace_page(
+                html, traced, title=problem.title, lesson=lesson, start=indices[0]
+            )
+        )
     with stdout_failures():
         if as_json:
             render.print_json(text)
@@ -215,12 +239,15 @@ def trace(
             one_step=only is not None,
             pause=_pauser(step),
         )
-        if gif is not None:
-            render.console.print(
-                f"animation of {len(shown.steps)} steps: {gif}",
-                markup=False,
-                soft_wrap=True,
-            )
+        steps = {"animation": len(shown.steps)}  # the page: every layer's
+        steps["web page"] = sum(len(_shown([t]).steps) for t in layers)
+        for path, what in ((gif, "animation"), (html, "web page")):
+            if path is not None:
+                render.console.print(
+                    f"{what} of {steps[what]} steps: {path}",
+                    markup=False,
+                    soft_wrap=True,
+                )
 
 
 @dataclass(frozen=True)
@@ -303,15 +330,14 @@ def _pauser(step: bool) -> Callable[[], bool]:
     return pause
 
 
-def _write_gif(gif: Path, t: Trace, title: str) -> None:
-    """Write the animation; a failed write is ``Error: ...`` and exit code 1."""
+def _written(write: Callable[[], object]) -> None:
+    """Write the GIF or the page; a failed write is ``Error: ...`` and exit code 1."""
     from convcli import render
-    from convcli.images import ImageError
-    from convcli.trace_gif import save_trace_gif
+    from convcli.errors import ConvcliError
 
     try:
-        save_trace_gif(gif, t, title=title)
-    except ImageError as err:
+        write()
+    except ConvcliError as err:  # ImageError, PageError: what and why
         if state.debug:
             raise
         render.error(str(err))
