@@ -52,6 +52,7 @@ from convcli.cli.options import (
     StrideOpt,
     apply_options,
 )
+from convcli.cli.pipes import FormatOpt, Pipes
 from convcli.errors import ConvcliError
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ def apply(
     montage: MontageOpt = None,
     like_library: LikeOpt = None,
     frame: FrameOpt = None,
+    fmt: FormatOpt = "png",
 ) -> None:
     """Filter each IMAGE with each KERNEL and write one output per pair.
 
@@ -117,7 +119,9 @@ def apply(
     --frame N takes one. Exit 2: bad input, nothing written; exit 1: some
     pair failed (a truncated image, a failed write), the rest done. One
     pair prints its full table; more print one line per output (the full
-    tables with --explain); -q prints errors only.
+    tables with --explain); -q prints errors only. - as an IMAGE reads
+    it from stdin; -o - writes the one output to stdout (--format, PNG by
+    default), and the tables go to stderr.
     """
     with user_errors():
         options = apply_options(
@@ -137,8 +141,36 @@ def apply(
             alpha,
             frame=frame,
         )
+        pipes = Pipes.open(images, out, fmt)
+    try:
+        _apply(pipes, kernel, options, as_json, quiet, explain, montage, like_library)
+    finally:
+        pipes.close()
+
+
+def _apply(
+    pipes: Pipes,
+    kernel: list[str],
+    options: ApplyOptions,
+    as_json: bool,
+    quiet: bool,
+    explain: bool,
+    montage: Path | None,
+    like_library: Like | None,
+) -> None:
+    """Plan, run and report, with stdin and stdout through ``pipes``."""
+    images, out = pipes.inputs, pipes.out_text
+    with user_errors(), pipes.named():
         try:
-            plan = _plan(images, kernel, options, out, like_library, montage)
+            plan = _plan(
+                images,
+                kernel,
+                options,
+                out,
+                like_library,
+                montage,
+                to_stdout=pipes.to_stdout is not None,
+            )
         except OSError as err:  # a path the system refuses (too long, a loop, ...)
             msg = f"{err.filename}: {err.strerror or err}"
             raise ConvcliError(msg) from None
@@ -155,12 +187,19 @@ def apply(
         run.interrupted = True
     if not quiet:
         _warn([n for r in run.results for n in r.notes], shown_notes)
+    to_stderr = pipes.to_stdout is not None  # stdout carries the image
+    run.results = [pipes.as_given(r) for r in run.results]
+    for failure in [*run.failures, *([run.cut_short] if run.cut_short else [])]:
+        failure.error = pipes.shown(failure.error)
+        failure.label = pipes.shown(failure.label)
     with stdout_failures():
         if as_json:
             doc = _result_json(run)
-            typer.echo(json.dumps(doc, indent=2, allow_nan=False))
+            typer.echo(json.dumps(doc, indent=2, allow_nan=False), err=to_stderr)
         elif not quiet:
-            _print_tables(run, explain=explain)
+            _print_tables(run, explain=explain, to_stderr=to_stderr)
+        if not run.failures and not run.interrupted:
+            pipes.write_stdout()
     if run.interrupted:
         raise typer.Exit(code=EXIT_INTERRUPTED)
     if run.failures:
@@ -202,6 +241,8 @@ def _plan(
     out_text: str | None,
     like_library: Like | None,
     montage: Path | None,
+    *,
+    to_stdout: bool = False,
 ) -> _Plan:
     """Load the kernels, read every header, plan and check every output.
 
@@ -231,6 +272,11 @@ def _plan(
             f"{images.shown(out)}: -o names one file, but there are {n_outputs} "
             f"outputs ({why}); give a folder, e.g. -o {images.shown(out.with_suffix(''))}/"
         )
+        if to_stdout:
+            msg = (
+                f"-o - writes one image to stdout, but there are {n_outputs} outputs "
+                f"({why}); give -o a folder instead"
+            )
         raise ConvcliError(msg)
     planned = [
         plan_pair(h, k, o, out, folder=folder) for h in headers for k, o in pairs
@@ -446,27 +492,32 @@ def _reason(err: Exception, label: str) -> str:
     return text if label.split(" x ")[0] in text else f"{label}: {text}"
 
 
-def _print_tables(run: _Run, *, explain: bool) -> None:
-    """Print one table per pair done, what failed pairs wrote, the montage, a summary."""
+def _print_tables(run: _Run, *, explain: bool, to_stderr: bool = False) -> None:
+    """Print one table per pair done, what failed pairs wrote, the montage, a summary.
+
+    On stderr when stdout carries the image (``-o -``).
+    """
     from convcli import render  # rich, only for the tables
     from convcli.images import shown
+
+    console = render.err_console if to_stderr else render.console
 
     if len(run.results) > 1 and not explain:  # many outputs: a line each
         from convcli.render.runs import outputs_table
 
-        render.console.print(outputs_table(run.results))
+        console.print(outputs_table(run.results))
     else:
         for result in run.results:
-            render.console.print(render.apply_table(result, explain=explain))
+            console.print(render.apply_table(result, explain=explain))
     cut = [run.cut_short] if run.cut_short else []
     for failure in run.failures + cut:
         why = "was interrupted" if failure is run.cut_short else "failed"
         for o in failure.written:
-            render.console.print(
+            console.print(
                 f"{failure.label}: wrote {shown(o.path)} before it {why}", markup=False
             )
     if run.montage is not None:
-        render.console.print(
+        console.print(
             f"montage of {run.tiles} outputs: {shown(run.montage)}", markup=False
         )
     if run.failures or run.interrupted:
@@ -476,7 +527,7 @@ def _print_tables(run: _Run, *, explain: bool) -> None:
         if run.failures:
             failed += f" ({', '.join(f.label for f in run.failures)})"
         stop = " (interrupted)" if run.interrupted else ""
-        render.console.print(
+        console.print(
             f"convcli apply{stop}: {len(run.results)} of {run.total} pairs done"
             f"{failed}; {written} outputs written",
             markup=False,

@@ -1,0 +1,158 @@
+"""`-` reads the image from stdin, `-o -` writes the one output to stdout: real processes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from hostile import run_convcli, write_image
+from PIL import Image
+
+
+def _pipe(
+    args: list[str], stdin: bytes, cwd: Path
+) -> subprocess.CompletedProcess[bytes]:
+    """Run convcli with bytes on stdin; TMPDIR is the test's, to see what is left."""
+    tmp = cwd / "tmpdir"
+    tmp.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "convcli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp), "COLUMNS": "100"},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_pipe_round_trip_equals_the_file_result(tmp_path: Path) -> None:
+    src = write_image(tmp_path / "a.png", (40, 50, 3))
+    run_convcli(
+        ["apply", "a.png", "-k", "sobel", "-o", "file.png"], cwd=tmp_path
+    ).expect(0)
+    done = _pipe(["apply", "-", "-k", "sobel", "-o", "-"], src.read_bytes(), tmp_path)
+    assert done.returncode == 0, done.stderr
+    piped = np.asarray(Image.open(io.BytesIO(done.stdout)))
+    np.testing.assert_array_equal(piped, np.asarray(Image.open(tmp_path / "file.png")))
+    # the table went to stderr, naming stdin and stdout as given
+    err = done.stderr.decode()
+    assert "- x sobel" in err
+    assert "->  -" in err
+    assert "tmpdir" not in err
+    assert list((tmp_path / "tmpdir").iterdir()) == []  # the temporary folder is gone
+    # decoded by a second reader through a pipe, as a shell user would
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys,io;from PIL import Image;"
+            "print(Image.open(io.BytesIO(sys.stdin.buffer.read())).size)",
+        ],
+        input=done.stdout,
+        capture_output=True,
+        check=True,
+    )
+    assert check.stdout.strip() == b"(50, 40)"
+
+
+def test_format_chooses_what_stdout_carries(tmp_path: Path) -> None:
+    src = write_image(tmp_path / "a.png")
+    for fmt, magic in [("jpeg", b"\xff\xd8"), ("tiff", b"II"), ("webp", b"RIFF")]:
+        done = _pipe(
+            ["apply", "-", "-k", "blur", "-o", "-", "--format", fmt],
+            src.read_bytes(),
+            tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(magic), fmt
+        assert Image.open(io.BytesIO(done.stdout)).size == (32, 24)
+
+
+def test_stdin_into_a_folder_and_json_on_stderr(tmp_path: Path) -> None:
+    src = write_image(tmp_path / "a.png")
+    done = _pipe(["apply", "-", "-k", "blur", "-o", "out/"], src.read_bytes(), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "stdin.blur.png").is_file()
+    done = _pipe(
+        ["apply", "-", "-k", "blur", "-o", "-", "--json"], src.read_bytes(), tmp_path
+    )
+    assert done.stdout.startswith(b"\x89PNG")
+    assert b'"path": "-"' in done.stderr
+
+
+def test_pipes_refuse_what_they_cannot_do(tmp_path: Path) -> None:
+    src = write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", seed=1)
+    cases = [
+        (["apply", "-", "-k", "sobel"], src.read_bytes(), "needs -o"),
+        (
+            ["apply", "-", "-", "-k", "sobel", "-o", "x/"],
+            src.read_bytes(),
+            "give - once",
+        ),
+        (["apply", "-", "-k", "sobel", "-o", "-"], b"not an image", "not an image"),
+        (["apply", "-", "-k", "sobel", "-o", "-"], b"", "stdin is empty"),
+        (
+            ["apply", "a.png", "b.png", "-k", "sobel", "-o", "-"],
+            b"",
+            "-o - writes one image to stdout, but there are 2 outputs",
+        ),
+        (
+            ["apply", "a.png", "-k", "sobel", "-o", "-", "--format", "xyz"],
+            b"",
+            "--format xyz",
+        ),
+    ]
+    for args, data, message in cases:
+        done = _pipe(args, data, tmp_path)
+        err = done.stderr.decode()
+        assert done.returncode == 2, (args, err)
+        assert done.stdout == b"", args
+        assert err.count("\n") == 1, err
+        assert err.startswith("Error: "), (args, err)
+        assert message in err, (args, err)
+        assert "Traceback" not in err
+    # a truncated image on stdin: the pair fails (exit 1), nothing on stdout
+    done = _pipe(
+        ["apply", "-", "-k", "sobel", "-o", "-"], src.read_bytes()[:200], tmp_path
+    )
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert "- (stdin)" in done.stderr.decode()
+    assert "tmpdir" not in done.stderr.decode()
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+
+
+def test_a_terminal_as_binary_stdout_is_refused(tmp_path: Path) -> None:
+    import os
+
+    write_image(tmp_path / "a.png")
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "convcli",
+                "apply",
+                "a.png",
+                "-k",
+                "sobel",
+                "-o",
+                "-",
+            ],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("Error: -o -: stdout is a terminal")
