@@ -141,8 +141,10 @@ def apply(
             alpha,
             frame=frame,
         )
-        pipes = Pipes.open(images, out, fmt)
-    try:
+    pipes = Pipes(list(images), out)
+    try:  # the temporary folder goes, however the run ends (Ctrl-C while reading too)
+        with user_errors():
+            pipes.open(fmt)
         _apply(pipes, kernel, options, as_json, quiet, explain, montage, like_library)
     finally:
         pipes.close()

@@ -58,9 +58,10 @@ class Pipes:
     stdin_file: Path | None = None
     _folder: Path | None = field(default=None, repr=False)
 
-    @classmethod
-    def open(cls, images: list[Path], out_text: str | None, fmt: str) -> Pipes:
+    def open(self, fmt: str) -> None:
         """Read stdin if ``-`` is an input; plan stdout if ``-o -``.
+
+        Call `close` afterwards, however this ends: it removes what was read.
 
         Raises
         ------
@@ -68,15 +69,14 @@ class Pipes:
             ``-`` twice, stdin a terminal or not an image, ``-o -`` with a
             terminal as stdout, an unknown ``--format``.
         """
-        dashes = [p for p in images if str(p) == STDIO]
-        to_stdout = out_text == STDIO
-        pipes = cls(list(images), out_text)
+        dashes = [p for p in self.inputs if str(p) == STDIO]
+        to_stdout = self.out_text == STDIO
         if not dashes and not to_stdout:
-            return pipes
+            return
         if len(dashes) > 1:
             msg = "-: stdin is one image; give - once"
             raise ConvcliError(msg)
-        if dashes and out_text is None:  # beside stdin is nowhere
+        if dashes and self.out_text is None:  # beside stdin is nowhere
             msg = "-: an image from stdin needs -o: a file, a folder, or - for stdout"
             raise ConvcliError(msg)
         ending = "." + fmt.lower().lstrip(".")
@@ -88,20 +88,15 @@ class Pipes:
         if to_stdout and sys.stdout.isatty():
             msg = "-o -: stdout is a terminal; send the image into a pipe or a file (> out.png)"
             raise ConvcliError(msg)
-        pipes._folder = Path(tempfile.mkdtemp(prefix="convcli-"))
-        try:
-            if dashes:
-                pipes.stdin_file = pipes._read_stdin()
-                pipes.inputs = [
-                    pipes.stdin_file if str(p) == STDIO else p for p in images
-                ]
-            if to_stdout:
-                pipes.to_stdout = pipes._folder / f"stdout{ending}"
-                pipes.out_text = str(pipes.to_stdout)
-        except BaseException:
-            pipes.close()
-            raise
-        return pipes
+        self._folder = Path(tempfile.mkdtemp(prefix="convcli-"))
+        if dashes:
+            self.stdin_file = self._read_stdin()
+            self.inputs = [
+                self.stdin_file if str(p) == STDIO else p for p in self.inputs
+            ]
+        if to_stdout:
+            self.to_stdout = self._folder / f"stdout{ending}"
+            self.out_text = str(self.to_stdout)
 
     def _read_stdin(self) -> Path:
         """Copy stdin's image into the temporary folder; return its file."""
