@@ -51,8 +51,8 @@ def kernels(
     with stdout_failures():
         if as_json:
             render.print_json(text)
-        else:
-            render.console.print(shown)
+        else:  # laid out for the width: a number too wide for it is not cut
+            render.console.print(shown, crop=False)
 
 
 def _summary(kernel: Kernel) -> dict[str, Any]:
