@@ -31,7 +31,7 @@ app = typer.Typer(
     name="convcli",
     rich_markup_mode=None,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
     pretty_exceptions_enable=False,
     help="Filter images with convolution kernels, and see how a convolution works.",
 )

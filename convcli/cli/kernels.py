@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from convcli.cli.common import stdout_failures, user_errors
+from convcli.cli.options import complete_kernel
 
 if TYPE_CHECKING:
     from convcli.kernels import Kernel
@@ -18,6 +19,7 @@ def kernels(
         typer.Argument(
             metavar="NAME",
             help="A kernel to show: NAME[:key=value,...], a kernel file or a matrix.",
+            autocompletion=complete_kernel,
         ),
     ] = None,
     as_json: Annotated[

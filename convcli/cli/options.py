@@ -40,6 +40,59 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print only a JSON document on stdout.")
 ]
 
+
+def complete_kernel(incomplete: str) -> list[tuple[str, str]]:
+    """Return the kernel specs the shell may complete ``incomplete`` to, with help.
+
+    The catalogue's names that start with it, each with its description, and
+    a generator also as ``NAME:``; after ``NAME:`` (or ``NAME:key=value,``)
+    the generator's parameters not given yet, as ``NAME:key=``. Nothing for
+    a path or a matrix, so that the shell completes file names. numpy and
+    the catalogue are loaded only here, when the shell asks.
+
+    Examples
+    --------
+    >>> [name for name, _ in complete_kernel("sob")]
+    ['sobel', 'sobel_x', 'sobel_y']
+    >>> [name for name, _ in complete_kernel("gaussian:sigma=2,s")]
+    ['gaussian:sigma=2,size=']
+    """
+    from convcli.errors import ConvcliError
+    from convcli.kernels import GENERATORS, kernel_names, list_kernels
+
+    name, colon, params = incomplete.partition(":")
+    if colon:  # the parameters of a generator
+        generator = GENERATORS.get(name)
+        if generator is None:
+            return []
+        given, _, partial = params.rpartition(",")
+        keys = {part.partition("=")[0].strip() for part in given.split(",")}
+        prefix = incomplete[: len(incomplete) - len(partial)]
+        return [
+            (f"{prefix}{key}=", f"default {value:g}")
+            for key, value in generator.defaults.items()
+            if key not in keys and key.startswith(partial)
+        ]
+    try:
+        about = {
+            k.name: (k.description, k.source == "generator") for k in list_kernels()
+        }
+    except (ConvcliError, OSError, ValueError):  # a broken file of the user's
+        try:
+            about = {n: ("", n in GENERATORS) for n in kernel_names()}
+        except OSError:  # a folder of $CONVCLI_KERNEL_PATH that cannot be read
+            about = dict.fromkeys(GENERATORS, ("", True))
+    found: list[tuple[str, str]] = []
+    for spec, (description, generated) in sorted(about.items()):
+        if spec.startswith(incomplete):
+            found.append((spec, description))
+            if generated:
+                defaults = GENERATORS[spec].defaults.items()
+                listed = ", ".join(f"{k}={v:g}" for k, v in defaults)
+                found.append((f"{spec}:", f"parameters {listed}"))
+    return found
+
+
 # The options `apply` and `batch` share, spelled once.
 KernelSpecs = Annotated[
     list[str],
@@ -48,6 +101,7 @@ KernelSpecs = Annotated[
         "-k",
         metavar="SPEC",
         help="A kernel: NAME[:params], a file or a matrix; repeatable.",
+        autocompletion=complete_kernel,
     ),
 ]
 StrideOpt = Annotated[str, typer.Option(help="Step between windows: N or ROWS,COLS.")]
