@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,6 +167,23 @@ def test_issue_17_hostile_kernels_and_widths(spec: str, columns: int) -> None:
         assert_fits(out, columns)
 
 
+def test_issue_17_a_file_scaled_by_a_fraction_is_shown_in_integers(
+    tmp_path: Path,
+) -> None:
+    # scale: 1/7 multiplies by the float nearest 1/7; 6 * that is not 6 / 7
+    path = tmp_path / "sevenths.txt"
+    path.write_text("scale: 1/7\n" + "1 2 3 4 5 6 7 8 9 10 11\n" * 3)
+    weights = convcli.load_kernel(str(path)).weights
+    assert any(n / 7 != w for n, w in zip(range(1, 12), weights[0], strict=True))
+    out = run_kernels([str(path)], 40)
+    assert "1/7 times" in out
+    shown, exact = printed_weights(out, "sevenths")
+    assert exact
+    assert shown.tolist() == [[n / 7 for n in range(1, 12)]] * 3
+    np.testing.assert_allclose(shown, weights, rtol=1e-15)
+    assert_fits(out, 40)
+
+
 def test_issue_17_a_kernel_that_fits_is_drawn_as_before() -> None:
     out = run_kernels(["box:size=2"], 80)
     assert out.splitlines()[1:3] == ["+0.25  +0.25", "+0.25  +0.25"]
@@ -291,11 +309,13 @@ def test_integer_form_is_exact_or_nothing() -> None:
     rng = np.random.default_rng(17)
     for _ in range(50):
         d = int(rng.integers(2, 5000))
-        w = rng.integers(-500, 500, size=(3, 4)) / d
-        found = integer_form(w)
-        assert found is not None
-        n, scale = found
-        np.testing.assert_array_equal(n / scale, w)
+        n = rng.integers(-500, 500, size=(3, 4))
+        for w in (n / d, n * (1 / d)):  # divided, or times a scale: both exact
+            found = integer_form(w)
+            assert found is not None
+            whole, scale = found
+            assert ((whole / scale == w) | (whole * (1 / scale) == w)).all()
+            assert (whole * d == n * scale).all()
 
 
 def test_column_blocks_are_as_few_and_as_even_as_fit() -> None:

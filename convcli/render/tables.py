@@ -145,11 +145,12 @@ def _properties(kernel: Kernel) -> list[tuple[str, str]]:
 
 
 def integer_form(weights: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """Return integers ``n`` and ``d > 1`` with ``n / d == weights`` exactly, or None.
+    """Return integers ``n`` and ``d > 1`` with ``n / d == weights`` (2-D) exactly, or None.
 
-    Exactly: each ``n / d``, rounded to float64 once, is the weight. ``d``
-    is at most 10**6 and every ``n`` below 10**15 in magnitude, so that both
-    are written in full.
+    Exactly: each weight is ``n / d`` rounded to float64 once, or ``n``
+    times the float64 nearest ``1/d`` (a kernel file's ``scale: 1/7``), to
+    the last bit. ``d`` is at most 10**6 and every ``n`` below 10**15 in
+    magnitude, so that both are written in full.
 
     Examples
     --------
@@ -158,6 +159,8 @@ def integer_form(weights: np.ndarray) -> tuple[np.ndarray, int] | None:
     ([[1, 2, 1]], 16)
     >>> integer_form(np.array([[0.1, 0.2]]))
     (array([[1, 2]]), 10)
+    >>> integer_form(np.arange(7.0).reshape(1, 7) * (1 / 7))[1]  # n * 0.14285...
+    7
     >>> integer_form(np.array([[1.0, 2.0]])) is None  # integers already
     True
     """
@@ -167,20 +170,22 @@ def integer_form(weights: np.ndarray) -> tuple[np.ndarray, int] | None:
         if not math.isfinite(value):
             return None
         fraction = Fraction(value).limit_denominator(_MAX_DENOMINATOR)
-        if float(fraction) != value:
-            return None
         denominator = math.lcm(denominator, fraction.denominator)
         if denominator > _MAX_DENOMINATOR:
             return None
         fractions[value] = fraction
     if denominator == 1:
         return None
-    numerators = [
-        [int(fractions[v] * denominator) for v in row] for row in weights.tolist()
-    ]
-    if max(abs(n) for row in numerators for n in row) >= _MAX_NUMERATOR:
-        return None
-    return np.array(numerators), denominator
+    step = 1 / denominator
+    numerators: dict[float, int] = {}
+    for value, fraction in fractions.items():
+        n = int(fraction * denominator)  # a whole number: d is a multiple
+        if abs(n) >= _MAX_NUMERATOR or value not in (n / denominator, n * step):
+            return None
+        numerators[value] = n
+    return np.array(
+        [[numerators[v] for v in row] for row in weights.tolist()]
+    ), denominator
 
 
 def _wrap(text: str, width: int, indent: int = 0) -> list[str]:
