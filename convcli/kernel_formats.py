@@ -1,7 +1,9 @@
 """Kernel text formats: numbers, the text format, inline and ImageMagick kernels.
 
 The text format (`parse_text`), inline matrices and ImageMagick kernel strings
-(`parse_inline`), and what every format shares: reading one number (finite,
+(`parse_inline`), the arguments of ImageMagick's named kernels
+(`imagemagick_arguments`; `convcli.kernel_imagemagick` makes those kernels), and
+what every format shares: reading one number (finite,
 within float64), the header (scale, bias, combine, range) and the checks on
 names and weights. Reading files, JSON and ``.npy`` is `convcli.kernel_files`'
 job. Nothing is ever evaluated or unpickled.
@@ -416,3 +418,64 @@ def _parse_imagemagick(spec: str, match: re.Match[str]) -> Kernel:
     numbers = [0.0 if t.lower() == "nan" else _number(t, where) for t in tokens]
     weights = np.array(numbers, dtype=np.float64).reshape(height, width)
     return Kernel(name=inline_name(weights), weights=weights, source="imagemagick")
+
+
+_IM_VALUE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_IM_FLAGS = {
+    "@": "expands a kernel into a list of its 45-degree turns",
+    ">": "expands a kernel into a list of its 90-degree turns",
+    "<": "expands a kernel into a list of its mirror images",
+    ";": "separates a list of kernels (give each with its own -k)",
+    "!": "is a normalization flag of -define convolve:scale",
+    "^": "is a normalization flag of -define convolve:scale",
+    "%": "scales a distance kernel",
+}
+
+
+def imagemagick_arguments(
+    text: str, where: str, usage: str
+) -> tuple[float | None, ...]:
+    """Read the numbers after an ImageMagick kernel's name, as its geometry does.
+
+    ``0x2``, ``0x2+90``, ``0x2,90``, ``0,1,2``, ``3x4+1+2``: the first two
+    may be joined by ``x``, any by ``,``, and a value may follow with its
+    sign (``+90``). An empty one (``x2``, ``,,90``) is None. ImageMagick's
+    flags (``@ > < ! ^ %``) and kernel lists (``;``) are refused, naming
+    ``where`` and the expected ``usage``.
+
+    Examples
+    --------
+    >>> imagemagick_arguments("0x2+90", "Blur:0x2+90", "Blur:{radius}x{sigma}")
+    (0.0, 2.0, 90.0)
+    >>> imagemagick_arguments("x2", "Gaussian:x2", "Gaussian:{radius}x{sigma}")
+    (None, 2.0)
+    """
+    s = re.sub(r"\s+", "", text)
+    for char, what in _IM_FLAGS.items():
+        if char in s:
+            msg = f"{where}: {char!r} {what} in ImageMagick; convcli reads one kernel, without flags ({usage})"
+            raise KernelError(msg)
+    values: list[float | None] = []
+    pos = 0
+    while True:
+        number = _IM_VALUE.match(s, pos)
+        if number is None and pos < len(s) and s[pos] not in "xX,":
+            msg = f"{where}: {_short(s[pos:])!r} is not a number; expected {usage}"
+            raise KernelError(msg)
+        if number is None:
+            values.append(None)
+        else:
+            value = float(number.group())
+            if not math.isfinite(value):
+                msg = f"{where}: {_short(number.group())!r} is beyond {_RANGE}"
+                raise KernelError(msg)
+            values.append(value)
+            pos = number.end()
+        if pos == len(s):
+            break
+        if (s[pos] in "xX" and len(values) == 1) or s[pos] == ",":
+            pos += 1
+        elif s[pos] not in "+-":
+            msg = f"{where}: {s[pos]!r} where a separator (x , + -) was expected; expected {usage}"
+            raise KernelError(msg)
+    return tuple(values)

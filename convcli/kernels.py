@@ -4,7 +4,9 @@ A kernel spec (``-k`` on the command line, `load_kernel` in Python) is, in
 this order: a path to an existing file (``.txt``, ``.csv``, ``.json``,
 ``.npy``); a catalogue name, optionally with parameters (``gaussian:sigma=2``);
 an inline matrix (``"0,-1,0;-1,5,-1;0,-1,0"``) or an ImageMagick kernel string
-(``"3x3: 0,-1,0 -1,5,-1 0,-1,0"``). Nothing is ever evaluated or unpickled.
+(``"3x3: 0,-1,0 -1,5,-1 0,-1,0"``); or one of ImageMagick's named kernels
+(``Gaussian:0x2``, ``Sobel:90``, ``Disk:3``, ``im:sobel``), made by
+`convcli.kernel_imagemagick`. Nothing is ever evaluated or unpickled.
 
 The catalogue is the kernel files of the ``filters/`` folder and of the
 folders in ``$CONVCLI_KERNEL_PATH``, plus the parametric generators. The
@@ -48,6 +50,8 @@ from convcli.kernel_formats import (
     parse_text,
 )
 from convcli.kernel_generators import GENERATORS, Generator, _generate
+from convcli.kernel_imagemagick import KERNELS as IMAGEMAGICK_KERNELS
+from convcli.kernel_imagemagick import PREFIX, named_kernel, wants_imagemagick
 from convcli.kernel_value import FloatArray, Kernel, inline_name
 
 __all__ = [
@@ -136,7 +140,11 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
         ``.npy``); a catalogue name with optional parameters
         (``"gaussian:sigma=2,size=9"``); an inline matrix
         (``"0,-1,0;-1,5,-1;0,-1,0"``) or ImageMagick string
-        (``"3x3: 0,-1,0 -1,5,-1 0,-1,0"``).
+        (``"3x3: 0,-1,0 -1,5,-1 0,-1,0"``). ImageMagick's named kernels
+        (``"Gaussian:0x2"``, ``"Sobel:90"``) are read with ImageMagick's
+        meaning: after ``im:`` always; a name only ImageMagick has in any
+        case; a name both have (``sobel``) only with its capital and
+        positional arguments (``Sobel:90``), else it is the catalogue's.
 
     Returns
     -------
@@ -154,6 +162,10 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
     np.float64(1.0)
     >>> load_kernel("box:size=3").weights.shape
     (3, 3)
+    >>> load_kernel("Sobel:90").weights  # ImageMagick's Sobel, turned 90 degrees
+    array([[ 1.,  2.,  1.],
+           [ 0.,  0.,  0.],
+           [-1., -2., -1.]])
     """
     if isinstance(spec, os.PathLike):
         return read_kernel_file(spec)
@@ -181,10 +193,15 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
             raise KernelError(msg)
         msg = f"{text}: no such kernel file"
         raise KernelError(msg)
+    if text[: len(PREFIX)].lower() == PREFIX:
+        return _load_imagemagick(text)
     named = _NAME.match(text)
     if named and not _IMAGEMAGICK.match(text):
         name, params = named.group(1).lower(), named.group(2) or ""
         files = _catalogue_files()
+        shared = name in files or name in GENERATORS
+        if wants_imagemagick(named.group(1), params, text, shared=shared):
+            return named_kernel(named.group(1), params, text)
         if name in files:
             if params:
                 msg = f"{text}: {name} is a fixed kernel file and takes no parameters"
@@ -193,9 +210,30 @@ def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
         if name in GENERATORS:
             return _generate(name, params, text)
         close = difflib.get_close_matches(name, kernel_names(), n=3, cutoff=0.6)
+        if not close:  # ImageMagick's names, as it spells them
+            spelled = {im.name.lower(): im.name for im in IMAGEMAGICK_KERNELS.values()}
+            near = difflib.get_close_matches(name, spelled, n=3, cutoff=0.6)
+            close = [f"{spelled[n]} (ImageMagick's)" for n in near]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         msg = f"unknown kernel {name!r}{hint} (`convcli kernels` lists them all)"
         raise KernelError(msg)
     kernel = parse_inline(text)
     check_magnitudes(kernel.weights, f"inline kernel {_short(text, 60)!r}")
     return kernel
+
+
+def _load_imagemagick(text: str) -> Kernel:
+    """Read ``im:NAME[:ARGS]`` or ``im:WxH: values``: ImageMagick's, whatever the case."""
+    rest = text[len(PREFIX) :].strip()
+    if _IMAGEMAGICK.match(rest):
+        kernel = parse_inline(rest, "ImageMagick kernel")
+        check_magnitudes(kernel.weights, f"ImageMagick kernel {_short(rest, 60)!r}")
+        return kernel
+    named = _NAME.match(rest)
+    if named is None:
+        msg = (
+            f"{_short(text, 60)}: expected an ImageMagick kernel after {PREFIX!r}: "
+            "a name (Gaussian:0x2, Sobel:90) or WxH: values (3x3: 0,-1,0 -1,5,-1 0,-1,0)"
+        )
+        raise KernelError(msg)
+    return named_kernel(named.group(1), named.group(2) or "", text)

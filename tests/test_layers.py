@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "convcli.kernel_formats": 2,
     "convcli.kernel_files": 2,
     "convcli.kernel_generators": 2,
+    "convcli.kernel_imagemagick": 2,
     "convcli.kernels": 2,
     "convcli.images": 2,
     "convcli.picture": 2,  # the decoded image in numpy (images re-exports it)
