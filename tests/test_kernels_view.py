@@ -269,6 +269,17 @@ def test_issue_17_the_catalogue_at_80_columns_is_two_lines_a_kernel() -> None:
     assert "sigma=1, size=0" in facts["gaussian"]
 
 
+def test_issue_17_a_wide_terminal_shows_one_line_a_kernel() -> None:
+    out = run_kernels([], 200)
+    lines = out.splitlines()
+    kernels = convcli.list_kernels()
+    assert len(lines) == 1 + len(kernels) + 1  # header, kernels, the count
+    assert lines[0].split()[-1] == "description"
+    for k, line in zip(kernels, lines[1:], strict=False):
+        assert line.split()[0] == k.name
+        assert line.endswith(k.description)
+
+
 def test_issue_17_the_catalogue_on_a_narrow_terminal_writes_facts_as_prose() -> None:
     out = run_kernels([], 40)
     assert_fits(out, 40)

@@ -419,13 +419,15 @@ _ROOM = 16  # the least width of the last column for the columns to be used
 
 
 class KernelCatalogue:
-    """The catalogue as ``convcli kernels`` shows it: two lines or more a kernel.
+    """The catalogue as ``convcli kernels`` shows it, for the console's width.
 
-    A line of facts (name, shape, separable, sum, then the generator's
-    parameters or the bank's combine) in columns, and the description
-    under it, wrapped. On a console too narrow for the columns, the facts
-    are written as prose under the name. Everything is computed when it is
-    made; the lines are laid out for the width the console prints them at.
+    A line of facts for each kernel (name, shape, separable, sum, then the
+    generator's parameters or the bank's combine) in columns, and the
+    description under it, wrapped; on a console wide enough for it all
+    (about 170 columns), the description ends the line. On a console too
+    narrow for the columns, the facts are written as prose under the name.
+    Everything is computed when it is made; the lines are laid out when
+    the console prints them.
     """
 
     def __init__(self, kernels: list[Kernel]) -> None:
@@ -433,33 +435,43 @@ class KernelCatalogue:
 
     def lines(self, width: int) -> list[Text]:
         """Return the lines of the catalogue, each within ``width`` if a word fits."""
+        rows = [_HEADER, *self.entries]
         columns = [
-            max(len(e.name) for e in [_HEADER, *self.entries]),
-            max(len(e.shape) for e in [_HEADER, *self.entries]),
-            max(len(e.separable) for e in [_HEADER, *self.entries]),
-            max(len(e.total) for e in [_HEADER, *self.entries]),
+            max(len(e.name) for e in rows),
+            max(len(e.shape) for e in rows),
+            max(len(e.separable) for e in rows),
+            max(len(e.total) for e in rows),
         ]
         start = 1 + sum(columns) + len(_GAP) * len(columns)
+        more = max(len(e.more) for e in rows)
+        about = max(len(e.description) for e in self.entries)
+        one_line = start + more + len(_GAP) + about <= width
         lines: list[Text] = []
-        if width - start >= _ROOM:
-            lines += self._facts(_HEADER, columns, width, style="bold")
-        for e in self.entries:
-            if width - start >= _ROOM:
+        for e in rows:
+            if one_line:
+                line = self._facts(e, columns, width)[0]
+                line.pad_right(start + more + len(_GAP) - line.cell_len)
+                line.append("description" if e is _HEADER else e.description)
+                lines.append(line)
+            elif width - start >= _ROOM:
                 lines += self._facts(e, columns, width)
-            else:
+                lines += self._indented(e.description, width)
+            elif e is not _HEADER:  # the facts as prose
                 lines.append(Text(f" {e.name}", style="bold"))
                 facts = f"shape {e.shape}, separable {e.separable}, sum {e.total}"
-                facts += f"; {e.more}" if e.more else ""
-                lines += self._indented(facts, width)
-            lines += self._indented(e.description, width)
+                lines += self._indented(
+                    facts + (f"; {e.more}" if e.more else ""), width
+                )
+                lines += self._indented(e.description, width)
+            if e is _HEADER and lines:
+                lines[0].stylize("bold")
         count = f"{len(self.entries)} kernels; convcli kernels NAME shows the weights of one."
         lines += [Text(part, style="dim") for part in _wrap(count, width)]
         return lines
 
     @staticmethod
-    def _facts(
-        e: _Entry, columns: list[int], width: int, style: str = ""
-    ) -> list[Text]:
+    def _facts(e: _Entry, columns: list[int], width: int) -> list[Text]:
+        """Write the line of facts; the last column wraps under itself."""
         start = 1 + sum(columns) + len(_GAP) * len(columns)
         line = Text(" ")
         line.append(e.name.ljust(columns[0]), style="bold")
@@ -468,17 +480,14 @@ class KernelCatalogue:
         line.append(e.total.rjust(columns[3]) + _GAP)
         more = _wrap(e.more, width - start)
         line.append(more[0])
-        line.stylize(style)
         line.rstrip()
-        return [line] + [Text(" " * start + part, style=style) for part in more[1:]]
+        return [line] + [Text(" " * start + part) for part in more[1:]]
 
     @staticmethod
     def _indented(text: str, width: int) -> list[Text]:
-        return (
-            [Text(" " * _INDENT + part) for part in _wrap(text, width - _INDENT)]
-            if text
-            else []
-        )
+        if not text:
+            return []
+        return [Text(" " * _INDENT + part) for part in _wrap(text, width - _INDENT)]
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
