@@ -575,8 +575,8 @@ def wants_imagemagick(name: str, params: str, spec: str, *, shared: bool) -> boo
         return False
     im = KERNELS[name.lower()]
     msg = (
-        f"{_short(spec, 60)}: {name} is convcli's catalogue kernel, whose parameters "
-        f"are key=value; ImageMagick's {im.name}:{im.usage} is written with its "
+        f"{_short(spec, 60)}: {name} is convcli's catalogue kernel (key=value "
+        f"parameters, if any); ImageMagick's {im.name}:{im.usage} is written with its "
         f"capital ({im.name}:{_short(params)}) or as {PREFIX}{_short(spec, 40)}"
     )
     raise KernelError(msg)

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from convcli import KernelError, load_kernel
 from convcli.cli import app
-from convcli.kernel_imagemagick import KERNELS
+from convcli.kernel_imagemagick import KERNELS, NOT_CONVOLUTION
 from convcli.kernels import kernel_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -379,7 +379,7 @@ def test_the_kernel_says_what_it_is() -> None:
         ("im:", r"expected an ImageMagick kernel after 'im:'"),
         (
             "sobel:90",
-            r"sobel is convcli's catalogue kernel, whose parameters are key=value; "
+            r"sobel is convcli's catalogue kernel \(key=value parameters, if any\); "
             r"ImageMagick's Sobel:\[angle\] is written with its capital \(Sobel:90\) "
             r"or as im:sobel:90",
         ),
@@ -426,6 +426,18 @@ def test_kernels_bad_argument_is_one_error_line() -> None:
     assert result.exit_code == 2, result.output
     assert "Error: Gaussian:0x-1: sigma must be >= 0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_docs_list_every_name() -> None:
+    page = (ROOT / "docs" / "commands" / "kernels.md").read_text(encoding="utf-8")
+    for im in KERNELS.values():
+        assert f"| `{im.name}` | `{im.usage}`" in page, im.name
+    for name in NOT_CONVOLUTION:
+        assert name in page, name
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "commands/kernels.md#imagemagicks-named-kernels" in readme
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    assert "commands/kernels.md#imagemagicks-named-kernels" in reference
 
 
 # ---------------------------------------------------------------------------
