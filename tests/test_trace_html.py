@@ -564,6 +564,14 @@ def test_two_layers_each_step(opened: Any, pages: dict) -> None:
     assert page.outputs() == {
         key: format_number(v) for key, v in np.ndenumerate(output)
     }
+    page.page.click("#layers button >> nth=0")
+    _check_step(page, doc["layers"][0], 0)
+    addressed = opened(path, "#layer=2&step=3")
+    _check_step(addressed, second, 2)
+    assert (
+        addressed.page.get_attribute("#layers button >> nth=1", "aria-pressed")
+        == "true"
+    )
 
 
 def test_transposed_marks_the_inserted_zeros(opened: Any, pages: dict) -> None:
