@@ -245,3 +245,14 @@ def test_complete_kernel_with_the_users_catalogue(
     (tmp_path / "broken.txt").write_text("1 2\n3\n")
     assert names("mi") == ["mine"]  # the catalogue does not load: names still
     assert "broken" in names("")
+
+
+def test_trace_completes_demo_names_and_kernels() -> None:
+    demos = bash_words("convcli trace --demo dep")
+    assert demos == ["depthwise-separable"]
+    assert set(bash_words("convcli trace --demo ")) >= {
+        "cs231n",
+        "transposed",
+        "grouped",
+    }
+    assert "sobel" in bash_words("convcli trace -i 1 -k sob")

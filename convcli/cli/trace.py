@@ -20,6 +20,7 @@ from convcli.cli.options import (
     CvalOpt,
     FlipOpt,
     JsonOpt,
+    complete_kernel,
     parse_numbers,
     parse_padding,
     parse_pair,
@@ -52,6 +53,7 @@ OneKernelOpt = Annotated[
         "-k",
         metavar="SPEC",
         help="A kernel: NAME[:params], a file or a matrix.",
+        autocompletion=complete_kernel,
     ),
 ]
 LayerStrideOpt = Annotated[
@@ -119,11 +121,23 @@ StepOpt = Annotated[
 SummaryOpt = Annotated[
     bool, typer.Option("--summary", help="Show the header and the result only.")
 ]
+
+
+def complete_demo(incomplete: str) -> list[tuple[str, str]]:
+    """Return the demos whose names start with ``incomplete``, with their summaries."""
+    from convcli.demos import DEMOS
+
+    return [
+        (name, about) for name, about in DEMOS.items() if name.startswith(incomplete)
+    ]
+
+
 DemoOpt = Annotated[
     str | None,
     typer.Option(
         metavar="NAME",
         help="A worked example (see --list-demos); options override it.",
+        autocompletion=complete_demo,
     ),
 ]
 SeedOpt = Annotated[
