@@ -94,3 +94,12 @@ def test_many_outputs_give_one_line_each(tmp_path: Path) -> None:
     a = np.asarray(Image.open(tmp_path / "out" / "img2.blur.png"))
     b = np.asarray(Image.open(tmp_path / "full" / "img2.blur.png"))
     np.testing.assert_array_equal(a, b)
+
+
+def test_messages_print_colon_words_as_written(tmp_path: Path) -> None:
+    """rich would turn ':abc:' into an emoji; paths and specs must stay as typed."""
+    run = run_convcli(["kernels", "Blur:abc:"], cwd=tmp_path).expect(2)
+    assert "Blur:abc:" in run.err
+    write_image(tmp_path / ":smile:.png")
+    run = run_convcli(["apply", ":smile:.png", "-k", "blur"], cwd=tmp_path).expect(0)
+    assert ":smile:.blur.png" in run.out

@@ -8,8 +8,8 @@ from rich.console import Console
 
 from convcli.errors import shown
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, emoji=False)  # ":smile:" in a path stays text
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 def error(message: str) -> None:
