@@ -259,7 +259,7 @@ def trace(
     ([[[2.0, 3.0], [5.0, 6.0]]], [[[2.0, 0.0], [0.0, -6.0]]], 6.0)
     """
     xa = np.asarray(x, dtype=np.float64)
-    wa = np.asarray(w, dtype=np.float64)
+    wa = np.asarray(w)  # conv2d's checks say what is wrong with its dtype
     x3 = xa[:, :, np.newaxis] if xa.ndim == 2 else xa
     per_group = _group_channels(x3, wa, groups)
     # Checked as one group's call: its channels against the filters' depth.
