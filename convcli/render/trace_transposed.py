@@ -115,7 +115,6 @@ def stamp_step(t: TransposedTrace, index: int, *, width: int = WIDTH) -> Text:
     """Return one stamp: the input value, its scaled kernels, the output so far."""
     stamp = t.stamps[index]
     c = stamp.channel
-    cell_name = _x_name(t, c).replace(":,:,", "") if t.input.shape[0] > 1 else "x"
     where = (
         f"[{stamp.row},{stamp.col}]"
         if t.input.shape[0] == 1
@@ -123,7 +122,7 @@ def stamp_step(t: TransposedTrace, index: int, *, width: int = WIDTH) -> Text:
     )
     value = format_number(stamp.value)
     head = (
-        f"stamp {index + 1} of {len(t.stamps)}: {cell_name.split('[')[0]}{where} = "
+        f"stamp {index + 1} of {len(t.stamps)}: x{where} = "
         f"{value} stamps {value} x its kernel onto rows {stamp.rows[0]}-"
         f"{stamp.rows[1]}, cols {stamp.cols[0]}-{stamp.cols[1]} of the uncut output"
     )
