@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from convcli import ShapeError, render
 from convcli.cli import app
 from convcli.demos import DEMOS, load_demo
-from convcli.tracing import trace
+from convcli.tracing import TRACE_MAX_STEPS, trace
 from convcli.tracing_transposed import trace_transposed
 
 ENV = {"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}
@@ -186,6 +186,10 @@ def test_transposed_trace_matches_the_loop_both_ways(
     }
     if min(sizes) < 1:
         with pytest.raises(ShapeError, match="cuts the whole output away"):
+            trace_transposed(x, w, bias, **options)
+        return
+    if groups * per_out * sizes[0] * sizes[1] > TRACE_MAX_STEPS:
+        with pytest.raises(ShapeError, match="at most 512 steps"):
             trace_transposed(x, w, bias, **options)
         return
     t = trace_transposed(x, w, bias, **options)
