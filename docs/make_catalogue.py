@@ -43,7 +43,7 @@ from convcli.kernels import FILTERS_DIR, KERNEL_PATH_ENV, Kernel, list_kernels
 from convcli.pipeline import ApplyOptions, apply_one
 
 # The cells, shapes and ranks exactly as `convcli kernels NAME` writes them.
-from convcli.render.tables import kernel_shape, separable_label, weight_cell
+from convcli.render.kernels import kernel_shape, separable_label, weight_cell
 from convcli.saving import save
 from convcli.tracing import format_number
 

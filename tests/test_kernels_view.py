@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import convcli
 from convcli.cli import app
-from convcli.render.tables import _column_blocks, integer_form, sum_text
+from convcli.render.kernels import _column_blocks, integer_form, sum_text
 
 PLAIN = {"NO_COLOR": "1", "TERM": "dumb"}
 

@@ -2,21 +2,21 @@
 
 The only package that imports rich. Functions here build renderables from
 library values and print nothing on their own, except `error` and `print_json`.
-One module per job: `console` (the consoles, the error line), `tables` (the
-catalogue, apply's and batch's tables, the progress bar), `trace` (the text view
-of ``convcli trace``).
+One module per job: `console` (the consoles, the error line), `kernels` (the
+catalogue and one kernel's weights), `tables` (apply's and batch's tables, the
+progress bar), `runs` (apply's one line per output), `trace` (the text view of
+``convcli trace``).
 """
 
 from __future__ import annotations
 
 from convcli.render.console import console, err_console, error, print_json
+from convcli.render.kernels import kernel_table, kernel_view
 from convcli.render.tables import (
     apply_table,
     batch_counts,
     batch_progress,
     batch_table,
-    kernel_table,
-    kernel_view,
 )
 from convcli.render.trace import (
     TRACE_LEGEND,
