@@ -11,7 +11,6 @@ gray+alpha PNGs and TIFFs, which Pillow reads as 8-bit, go through
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import struct
@@ -499,32 +498,28 @@ def _to_picture(img: Image.Image, mode: str, icc: bytes | None) -> Picture:
     return Picture(np.asarray(rgb).copy(), None, mode, 255.0, icc)
 
 
-MONTAGE_STRIP = 16
-"""Height of the label strip above each tile of a montage, in pixels."""
-
-
 def montage_size(
     shapes: Sequence[tuple[int, int]],
     *,
     columns: int | None = None,
     width: int | None = None,
+    labels: Sequence[str] | None = None,
 ) -> tuple[int, int]:
     """Return (H, W) of the montage of tiles of these (H, W), before making it.
 
+    Without ``labels``, the bands have room for the most lines a label takes
+    (`convcli.montage.MONTAGE_LINES`): at least the montage's height.
+
     Examples
     --------
-    >>> montage_size([(20, 30)] * 3)
-    (72, 60)
+    >>> montage_size([(20, 30)] * 3, labels=["a"] * 3)
+    (80, 63)
     """
+    from convcli.montage import montage_layout
+
     if not shapes:
         return 0, 0
-    cols = columns or math.ceil(math.sqrt(len(shapes)))
-    if width:
-        shapes = [(max(1, round(h * width / w)), width) for h, w in shapes]
-    cell_w = max(w for _, w in shapes)
-    cell_h = max(h for h, _ in shapes) + MONTAGE_STRIP
-    rows = math.ceil(len(shapes) / cols)
-    return rows * cell_h, cols * cell_w
+    return montage_layout(shapes, labels, columns=columns, width=width).size
 
 
 def montage(
@@ -534,52 +529,28 @@ def montage(
     columns: int | None = None,
     width: int | None = None,
 ) -> Path:
-    """Tile labelled images (H, W, C) into one image, a label strip above each.
+    """Tile labelled images (H, W, C) into one image, a label band above each.
 
     Tiles may differ in size and channels: each is shown as 8-bit RGB (16-bit
     scaled down, float rescaled), shrunk to ``width`` pixels across if given.
-    A tile given as a path is read when its turn comes (its size from its
-    header first), so a montage of many images holds one at a time. Written
-    atomically like `save`.
+    Labels are black on white, sized to the tiles and wrapped to their width
+    (`convcli.montage.montage_layout`). A tile given as a path is read when its turn comes
+    (its size from its header first), so a montage of many images holds one
+    at a time. Written atomically like `save`.
     """
+    from convcli.montage import draw_montage, montage_layout
+
     if not tiles:
         msg = f"{shown(path)}: nothing to put in a montage"
         raise ImageError(msg)
     shapes = [_tile_shape(pixels) for _, pixels in tiles]
-    cols = columns or math.ceil(math.sqrt(len(tiles)))
-    sheet_h, sheet_w = montage_size(shapes, columns=cols, width=width)
-    cell_h, cell_w = sheet_h // math.ceil(len(tiles) / cols), sheet_w // cols
-    sheet = Image.new("RGB", (sheet_w, sheet_h), (255, 255, 255))
-    from PIL import ImageDraw  # here: only montages draw (it loads the font engine)
-
-    draw = ImageDraw.Draw(sheet)
-    for i, (label, pixels) in enumerate(tiles):
-        img = _tile_image(load(pixels).pixels if isinstance(pixels, Path) else pixels)
-        if width and img.width != width:
-            img = img.resize(
-                (width, max(1, round(img.height * width / img.width))),
-                Image.Resampling.LANCZOS,
-            )
-        x, y = (i % cols) * cell_w, (i // cols) * cell_h
-        draw.text((x + 3, y + 2), label, fill=(0, 0, 0))
-        sheet.paste(img, (x, y + MONTAGE_STRIP))
-        del img
-    return save(path, np.asarray(sheet))
+    labels = [label for label, _ in tiles]
+    layout = montage_layout(shapes, labels, columns=columns, width=width)
+    arrays = (load(p).pixels if isinstance(p, Path) else p for _, p in tiles)
+    return save(path, draw_montage(layout, arrays, width=width))
 
 
 def _tile_shape(pixels: npt.NDArray[Any] | Path) -> tuple[int, int]:
     if isinstance(pixels, Path):
         return probe(pixels, max_pixels=2**62).size
     return int(pixels.shape[0]), int(pixels.shape[1])
-
-
-def _tile_image(arr: npt.NDArray[Any]) -> Image.Image:
-    """One tile as 8-bit RGB: 16-bit scaled down, float rescaled."""
-    if arr.dtype == np.uint16:
-        arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        arr = to_pixels(arr, "rescale", 255, np.dtype(np.uint8))
-    img = Image.fromarray(
-        np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-    )
-    return img.convert("RGB")

@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from convcli.cli import app
+from convcli.montage import montage_layout
 
 ndimage = pytest.importorskip("scipy.ndimage")
 
@@ -497,10 +498,12 @@ def test_montage_tiles_every_output_with_labels(
     ]
     result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
+    layout = montage_layout([(20, 30)] * 3, ["m pair [a]", "m pair [b]", "m pair [c]"])
     with Image.open(sheet) as img:
-        # 3 tiles: 2 columns, 2 rows of 30 x (20 + a 16-pixel label strip)
-        assert img.size == (60, 72)
-        tile = np.asarray(img.convert("L"))[16:36, 0:30]
+        # 3 tiles: 2 columns, 2 rows of a label band above 20 x 30
+        assert img.size == layout.size[::-1]
+        assert (layout.columns, layout.rows) == (2, 2)
+        tile = np.asarray(img.convert("L"))[layout.band : layout.band + 20, 0:30]
     np.testing.assert_array_equal(tile, _read(tmp_path / "o" / "m.pair.a.png"))
 
 

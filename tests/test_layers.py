@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "convcli.deep_headers": 2,  # PNG and TIFF headers, stdlib only (deep_images uses it)
     "convcli.deep_images": 2,  # 16-bit colour PNG and TIFF (images uses it)
     "convcli.saving": 2,  # writing image files (images re-exports it)
+    "convcli.montage": 2,  # labelled montages (images.montage reads and writes them)
     "convcli.trace_gif": 2,
     "convcli.trace_gif_layout": 2,  # where a --gif frame puts what (trace_gif draws it)
     "convcli.trace_html": 2,  # trace --html's page (numpy and stdlib only)

@@ -464,9 +464,13 @@ def _run(plan: _Plan, run: _Run) -> None:
             raise
         else:
             run.results.append(result)
-        stem, kernel = pp.header.path.stem, pp.kernel.name
+        # the montage's labels: image, kernel with its parameters, a stacked bank's filter
+        params = ",".join(f"{k}={v:g}" for k, v in pp.kernel.params.items() if v)
+        kernel = pp.kernel.name + (f":{params}" if params else "")
+        stem = pp.header.path.stem
         tiles += [
-            (f"{stem} {kernel} {o.filter or ''}".rstrip(), o.path) for o in written
+            (f"{stem} {kernel}" + (f" [{o.filter}]" if o.filter else ""), o.path)
+            for o in written
         ]
     if plan.montage is not None and tiles:
         from convcli.images import montage
