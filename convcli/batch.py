@@ -32,7 +32,7 @@ from convcli.images import FORMATS
 from convcli.kernels import Kernel
 from convcli.manifest import finite_json as finite_json
 from convcli.manifest import manifest_line as manifest_line
-from convcli.pipeline import ApplyOptions, apply_one, planned_outputs
+from convcli.pipeline import ApplyOptions, apply_one, output_tags, planned_outputs
 
 _T = TypeVar("_T")
 
@@ -47,6 +47,7 @@ class Item:
     path: Path  # as found, under the input folder
     relative: Path  # to the input folder; the outputs mirror it
     out_dir: Path  # the folder its outputs go into
+    index: int = 0  # its place in the listing, for --name's {n}
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,22 @@ class Plan:
     pairs: tuple[tuple[Kernel, ApplyOptions], ...]
     skip_existing: bool = False
 
+    def numbers(self, item: Item) -> list[int]:
+        """Return the ``{n}`` of each kernel's first output for ``item`` (`convcli.naming`).
+
+        Outputs are numbered from 1, item by item in listing order, kernel by
+        kernel, filter by filter.
+        """
+        counts = [len(output_tags(kernel)) for kernel, _ in self.pairs]
+        first = item.index * sum(counts) + 1
+        return [first + sum(counts[:i]) for i in range(len(counts))]
+
     def outputs(self, item: Item) -> list[Path]:
         """Return every path the item's outputs take, kernel by kernel."""
         return [
             p
-            for kernel, options in self.pairs
-            for p in planned_outputs(item.path, kernel, options, item.out_dir)
+            for (kernel, options), n in zip(self.pairs, self.numbers(item), strict=True)
+            for p in planned_outputs(item.path, kernel, options, item.out_dir, number=n)
         ]
 
 
@@ -170,7 +181,9 @@ def find_images(
                 continue
             path = Path(folder, name)
             relative = path.relative_to(in_dir)
-            found.append(Item(path, relative, out_dir / relative.parent))
+            found.append(
+                Item(path, relative, out_dir / relative.parent, index=len(found))
+            )
     if failures and unlisted is None:
         raise ConvcliError(failures[0].error)
     if unlisted is not None:
@@ -224,7 +237,13 @@ def check_plan(
             other = outputs.find(where, info)
             if other is not None:
                 also = "" if other[0] == out else f" (as {other[0]})"
-                msg = f"{out}: the output of both {other[1]}{also} and {item.path}; rename one of them"
+                fix = "rename one of them"
+                template = plan.pairs[0][1].name if plan.pairs else None
+                if template is not None:
+                    fix = f"--name {template!r} gives them one name; add {{stem}}, {{kernel}}, {{filter}} or {{n}}"
+                msg = (
+                    f"{out}: the output of both {other[1]}{also} and {item.path}; {fix}"
+                )
                 raise ConvcliError(msg)
             if info is not None and stat.S_ISDIR(info.st_mode):
                 msg = f"{out}: the output of {item.path} is an existing folder; move it away"
@@ -331,8 +350,8 @@ def process_item(item: Item, plan: Plan) -> ItemResult:
     written: list[Path] = []
     try:
         item.out_dir.mkdir(parents=True, exist_ok=True)
-        for kernel, options in plan.pairs:
-            result = apply_one(item.path, kernel, options, item.out_dir)
+        for (kernel, options), n in zip(plan.pairs, plan.numbers(item), strict=True):
+            result = apply_one(item.path, kernel, options, item.out_dir, number=n)
             written.extend(o.path for o in result.outputs)
     except Exception as err:  # a bad file must not stop the batch
         return ItemResult(

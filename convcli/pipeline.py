@@ -329,6 +329,7 @@ def like(
         "flip": flip,
         "padding": larger_first if anchor == "larger" else "same",
         "range": "clip",
+        "like": name,  # names the output (`naming.option_tags`)
     }
     new_kernel = dataclasses.replace(kernel, weights=np.ascontiguousarray(weights))
     return new_kernel, dataclasses.replace(options, **changes)
@@ -342,6 +343,7 @@ def apply_one(
     *,
     folder: bool | None = None,
     written: list[Output] | None = None,
+    number: int = 1,
 ) -> ApplyResult:
     """Filter one image with one kernel and write `planned_outputs`; never the input.
 
@@ -364,7 +366,9 @@ def apply_one(
         label, header.size, header.channels, header.alpha, kernel, options
     )
     frames = check_frames(header, options, out_hw)
-    targets = planned_outputs(path, kernel, options, out, folder=folder)
+    targets = planned_outputs(
+        path, kernel, options, out, folder=folder, number=number
+    )
     for target in targets:
         if same_file(target, path):
             msg = f"{images.shown(target)}: the output would overwrite the input; choose another -o"

@@ -1,7 +1,8 @@
 """What one (image, kernel) pair will write, checked before any pixel is decoded.
 
 The options of ``convcli apply`` and ``batch`` (`ApplyOptions`), where each
-output goes (`planned_outputs`: ``<stem>.<kernel>[.<filter>]<ext>``), and the
+output goes (`planned_outputs`: ``<stem>.<kernel>[.<filter>][.<tags>]<ext>``,
+or ``--name``'s template: `convcli.naming`), and the
 checks a pair passes from its image's header alone (`plan_pair`): the kernel
 fits the channels, the sizes fit the pixel limit, the output formats hold
 the pixels, the frames of an animation fit where they go. `convcli.pipeline`
@@ -11,12 +12,11 @@ then runs the pair.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from convcli import core, images
+from convcli import core, images, naming
 from convcli.errors import ConvcliError, ShapeError
 from convcli.kernels import Kernel
 from convcli.names import ALPHA_MODES
@@ -41,6 +41,11 @@ class ApplyOptions:
     max_pixels: int | None = None
     alpha: str = "carry"  # or "premultiply"
     frame: int | None = None  # --frame N: that frame alone; None: every frame
+    like: str | None = None  # --like NAME, for the output's name (`like` sets the rest)
+    name: str | None = (
+        None  # --name TEMPLATE (`convcli.naming`); None: the default name
+    )
+    format: str | None = None  # --format EXT: the outputs' ending; None: the input's
 
 
 NAME_MAX = 255
@@ -56,17 +61,43 @@ def output_path(
     single: bool = True,
     suffix: str | None = None,
     folder: bool | None = None,
+    options: ApplyOptions | None = None,
+    number: int = 1,
 ) -> Path:
-    """Return where one output goes: ``<stem>.<kernel>[.<filter>]<ext>``, cut to fit `NAME_MAX`.
+    """Return where one output goes: ``<stem>.<kernel>[.<filter>][.<tags>]<ext>``, cut to fit `NAME_MAX`.
 
     Beside the input, or in the folder ``out``; ``out`` itself when it names
     a file and there is one output. ``folder`` says which ``out`` is (None:
-    a folder if it is one or has no ending).
+    a folder if it is one or has no ending). The tags are
+    `naming.option_tags`; ``options.name`` (``--name``) replaces the whole
+    name with its template, ``number`` being its ``{n}``.
+
+    Raises
+    ------
+    ConvcliError
+        A ``--name`` whose name has no image ending, or an ending that is
+        not ``--format``'s.
     """
-    tag = _kernel_tag(kernel)
-    if filter_name:
-        tag += "." + _safe(filter_name)
-    name = _fit_name(image.stem, tag, suffix or image.suffix)
+    options = options or ApplyOptions()
+    ext = suffix or image.suffix
+    if options.format:
+        ext = "." + options.format
+    tags = naming.option_tags(kernel, options)
+    if options.name:
+        values: dict[str, object] = {
+            "stem": image.stem,
+            "kernel": naming.kernel_tag(kernel),
+            "filter": filter_name or "",
+            "params": ".".join(tags),
+            "ext": ext.lstrip("."),
+            "n": number,
+        }
+        name = naming.fit(naming.fill(options.name, values), NAME_MAX)
+        _check_named(name, options)
+    else:
+        tag = naming.kernel_tag(kernel)
+        tag += "".join("." + t for t in [naming.safe(filter_name or ""), *tags] if t)
+        name = _fit_name(image.stem, tag, ext)
     if out is None:
         return image.with_name(name)
     if folder is None:
@@ -76,9 +107,22 @@ def output_path(
     return out
 
 
-def _safe(text: str) -> str:
-    """Return ``text`` with each run of characters other than letters, digits, ``.-_`` as ``-``."""
-    return re.sub(r"[^\w.-]+", "-", text)
+def _check_named(name: str, options: ApplyOptions) -> None:
+    """Refuse a ``--name`` result without an image ending, or with another than ``--format``'s."""
+    ending = Path(name).suffix.lower()
+    template = options.name
+    if ending not in images.FORMATS:
+        msg = (
+            f"--name {template!r} makes {name!r}, which has no image ending "
+            f"({', '.join(images.FORMATS)}); end the template with .{{ext}}"
+        )
+        raise ConvcliError(msg)
+    if options.format and not naming.same_format(ending, options.format):
+        msg = (
+            f"--name {template!r} makes {name!r}, but --format is {options.format}; "
+            "end the template with .{ext}"
+        )
+        raise ConvcliError(msg)
 
 
 def _fit_name(stem: str, tag: str, ext: str) -> str:
@@ -116,10 +160,10 @@ def output_tags(kernel: Kernel) -> list[str | None]:
     """
     tags: list[str | None] = []
     for name in map_names(kernel):
-        tag, n = None if name is None else _safe(name), 1
+        tag, n = None if name is None else naming.safe(name), 1
         while tag is not None and tag in tags:
             n += 1
-            tag = f"{_safe(name or '')}-{n}"
+            tag = f"{naming.safe(name or '')}-{n}"
         tags.append(tag)
     return tags
 
@@ -131,8 +175,13 @@ def planned_outputs(
     out: Path | None,
     *,
     folder: bool | None = None,
+    number: int = 1,
 ) -> list[Path]:
-    """Return the paths `apply_one` writes for ``image``, before it runs."""
+    """Return the paths `apply_one` writes for ``image``, before it runs.
+
+    ``number`` is the first output's ``{n}`` (`naming.FIELDS`); each filter
+    of a stacked bank takes the next.
+    """
     tags = output_tags(kernel)
     suffix = ".tif" if options.float_output else None
     return [
@@ -144,15 +193,11 @@ def planned_outputs(
             single=len(tags) == 1,
             suffix=suffix,
             folder=folder,
+            options=options,
+            number=number + i,
         )
-        for tag in tags
+        for i, tag in enumerate(tags)
     ]
-
-
-def _kernel_tag(kernel: Kernel) -> str:
-    """Return the kernel's part of a file name: its name and parameters, filename-safe."""
-    params = "".join(f"-{k}{v:g}" for k, v in kernel.params.items() if v)
-    return _safe(kernel.name + params)
 
 
 def check_geometry(
@@ -241,6 +286,7 @@ class PairPlan:
     label: str  # "a.png x sobel", for messages
     outputs: tuple[Path, ...]
     out_shape: tuple[int, int, int]
+    number: int = 1  # the first output's {n} (--name)
 
 
 def plan_pair(
@@ -251,6 +297,7 @@ def plan_pair(
     *,
     folder: bool | None = None,
     label: str | None = None,
+    number: int = 1,
 ) -> PairPlan:
     """Check one pair as `apply_one` would, from the image's header alone; return its plan.
 
@@ -267,7 +314,9 @@ def plan_pair(
     c = _channels(header.channels, options.channels)
     out_c = c if not kernel.is_bank or kernel.weights.shape[1] == 1 else 1
     alpha = header.alpha and not options.float_output
-    outputs = planned_outputs(header.path, kernel, options, out, folder=folder)
+    outputs = planned_outputs(
+        header.path, kernel, options, out, folder=folder, number=number
+    )
     for target in outputs:
         if options.float_output and out_c != 1:
             msg = f"{images.shown(target)}: --float writes one-channel TIFFs; add --channels gray"
@@ -284,7 +333,9 @@ def plan_pair(
         )
         kind = "f32" if options.float_output else "u16" if sixteen else "u8"
         images.check_output(target, channels=out_c, kind=kind, alpha=alpha)
-    return PairPlan(header, kernel, options, label, tuple(outputs), (*out_hw, out_c))
+    return PairPlan(
+        header, kernel, options, label, tuple(outputs), (*out_hw, out_c), number
+    )
 
 
 def check_frames(

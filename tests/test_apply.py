@@ -66,7 +66,9 @@ def test_gray_sobel_magnitude(runner: CliRunner, tmp_path: Path) -> None:
     x = _rng().integers(0, 256, (23, 31), dtype=np.uint8)
     Image.fromarray(x).save(tmp_path / "g.png")
     result = runner.invoke(
-        app, ["apply", str(tmp_path / "g.png"), "-k", "sobel"], env=ENV
+        app,
+        ["apply", str(tmp_path / "g.png"), "-k", "sobel", "--range", "rescale"],
+        env=ENV,
     )
     assert result.exit_code == 0, result.output
     out = tmp_path / "g.sobel.png"
@@ -108,7 +110,9 @@ def test_sixteen_bit_stays_sixteen_bit(runner: CliRunner, tmp_path: Path) -> Non
     x = _rng().integers(0, 65536, (9, 11), dtype=np.uint16)
     Image.fromarray(x).save(tmp_path / "d.png")
     result = runner.invoke(
-        app, ["apply", str(tmp_path / "d.png"), "-k", "sobel_x"], env=ENV
+        app,
+        ["apply", str(tmp_path / "d.png"), "-k", "sobel_x", "--range", "rescale"],
+        env=ENV,
     )
     assert result.exit_code == 0, result.output
     got = _read(tmp_path / "d.sobel_x.png")
@@ -328,7 +332,7 @@ def test_like_opencv_matches_filter2d(
     ]
     result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
-    got = _read(tmp_path / "x.asym.tif")
+    got = _read(tmp_path / "x.asym.like-opencv.tif")
     want = cv2.filter2D(x, -1, w.astype(np.float32))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # uint8 in, uint8 out: OpenCV saturates (and rounds half to even): within 1
@@ -343,7 +347,7 @@ def test_like_opencv_matches_filter2d(
         "opencv",
     ]
     assert runner.invoke(app, args, env=ENV).exit_code == 0
-    diff = _read(tmp_path / "u.asym.png").astype(int) - cv2.filter2D(
+    diff = _read(tmp_path / "u.asym.like-opencv.png").astype(int) - cv2.filter2D(
         u8, -1, w.astype(np.float32)
     ).astype(int)
     assert np.abs(diff).max() <= 1
@@ -367,7 +371,7 @@ def test_like_scipy_matches_ndimage_correlate(
     assert result.exit_code == 0, result.output
     want = ndimage.correlate(x.astype(np.float64), w, mode="reflect")
     np.testing.assert_allclose(
-        _read(tmp_path / "x.asym.tif"), want, rtol=1e-5, atol=1e-5
+        _read(tmp_path / "x.asym.like-scipy.tif"), want, rtol=1e-5, atol=1e-5
     )
 
 
@@ -392,7 +396,7 @@ def test_like_pillow_matches_imagefilter_kernel(
     want = np.asarray(
         Image.fromarray(u8).filter(ImageFilter.Kernel((3, 3), w.ravel().tolist()))
     )
-    got = _read(tmp_path / "p.asym.png")
+    got = _read(tmp_path / "p.asym.like-pillow.png")
     # Pillow copies its outermost pixels unfiltered: compare the interior
     assert np.abs(got[1:-1, 1:-1].astype(int) - want[1:-1, 1:-1].astype(int)).max() <= 1
 
@@ -418,7 +422,7 @@ def test_like_torch_matches_conv2d(runner: CliRunner, tmp_path: Path) -> None:
             padding="same",
         )
     np.testing.assert_allclose(
-        _read(tmp_path / "x.asym.tif"), t[0, 0].numpy(), rtol=1e-5, atol=1e-5
+        _read(tmp_path / "x.asym.like-torch.tif"), t[0, 0].numpy(), rtol=1e-5, atol=1e-5
     )
 
 
@@ -473,7 +477,11 @@ def test_like_imagemagick_matches_morphology_convolve(
     want = _read(tmp_path / "im.png")
     want = want if want.ndim == 2 else want[:, :, 0]
     assert (
-        np.abs(_read(tmp_path / "m.asym.png").astype(int) - want.astype(int)).max() <= 1
+        np.abs(
+            _read(tmp_path / "m.asym.like-imagemagick.png").astype(int)
+            - want.astype(int)
+        ).max()
+        <= 1
     )
 
 

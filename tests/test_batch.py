@@ -473,8 +473,8 @@ def test_manifest_has_a_line_per_item(runner: CliRunner, tmp_path: Path) -> None
         assert record["input_bytes"] == (src / name).stat().st_size
         outputs = [Path(p) for p in record["outputs"]]
         assert [p.name for p in outputs] == [
-            Path(name).stem + ".box-size3.png",
-            Path(name).stem + ".sobel.png",
+            Path(name).stem + ".box-size3.edge.png",  # --border edge: its tag
+            Path(name).stem + ".sobel.edge.png",
         ]
         assert record["sha256"] == [_sha256(p) for p in outputs]
         assert record["output_bytes"] == [p.stat().st_size for p in outputs]
@@ -482,7 +482,7 @@ def test_manifest_has_a_line_per_item(runner: CliRunner, tmp_path: Path) -> None
         for kernel in record["kernels"]:
             assert kernel["options"]["border"] == "edge"
             assert kernel["options"]["padding"] == "same"
-            assert kernel["options"]["range"] in ("clip", "rescale")  # resolved
+            assert kernel["options"]["range"] in ("clip", "gain")  # resolved
 
 
 def test_issue_6_manifest_records_kernel_parameters(tmp_path: Path) -> None:

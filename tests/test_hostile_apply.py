@@ -220,11 +220,12 @@ def test_issue_12_case_9_a_long_input_name_is_cut_to_fit(tmp_path: Path) -> None
 def test_issue_12_case_9_a_long_kernel_name_is_cut_to_fit(
     tmp_path: Path, a_png: Path
 ) -> None:
-    # 130 two-byte letters: a cut in the middle of one must not leave half of it
-    name = "é" * 130
-    (tmp_path / "k.txt").write_text(f"name: {name}\n1 0\n0 -1\n", encoding="utf-8")
+    # 125 two-byte letters (a kernel file is named after its file): a cut in the
+    # middle of one must not leave half of it
+    name = "é" * 125
+    (tmp_path / f"{name}.txt").write_text("name: k\n1 0\n0 -1\n", encoding="utf-8")
     before = snapshot(tmp_path)
-    r = run_convcli(["apply", "a.png", "-k", "k.txt"], cwd=tmp_path)
+    r = run_convcli(["apply", "a.png", "-k", f"{name}.txt"], cwd=tmp_path)
     r.expect(0)
     (out,) = _new_names(tmp_path, before)
     raw = os.fsencode(Path(out).name)
@@ -307,7 +308,7 @@ def test_issue_12_case_17_an_output_over_the_pixel_limit_is_refused(
         cwd=tmp_path,
     )
     r.expect(0)
-    assert _size(tmp_path / "a.box-size3.png") == (66, 50)
+    assert _size(tmp_path / "a.box-size3.p2.constant.png") == (66, 50)
 
 
 def test_issue_12_case_18_a_bank_holds_one_map_at_a_time() -> None:
@@ -616,8 +617,8 @@ def test_issue_12_a_stride_larger_than_the_image(tmp_path: Path, a_png: Path) ->
     before = snapshot(tmp_path)
     r = run_convcli(["apply", "a.png", "-k", "sobel", "--stride", "1000"], cwd=tmp_path)
     r.expect(0)
-    assert_files(tmp_path, before, written={"a.sobel.png"})
-    assert _size(tmp_path / "a.sobel.png") == (1, 1)
+    assert_files(tmp_path, before, written={"a.sobel.s1000.png"})
+    assert _size(tmp_path / "a.sobel.s1000.png") == (1, 1)
     r = run_convcli(
         ["apply", "a.png", "-k", "sobel", "--stride", "99999999999999999999"],
         cwd=tmp_path,

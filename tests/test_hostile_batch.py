@@ -189,7 +189,7 @@ def float_tiff(path: Path, value: float) -> None:
     ("extra", "tag"),
     [
         (["-k", "sobel", "--float", "--channels", "gray"], "sobel"),  # ~1e30 floats
-        (["-k", "sobel", "--border", "constant", "--cval", "inf"], "sobel"),
+        (["-k", "sobel", "--border", "constant", "--cval", "inf"], "sobel.constantinf"),
         (["-k", "big-bias.txt"], "big-bias"),  # bias: 1e300
     ],
     ids=["float-tiff-1e30", "cval-inf", "bias-1e300"],

@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     # the public API facade (lazy re-exports of the layers below)
     "convcli": 3,
     # one image through one kernel
+    "convcli.naming": 4,  # output names, tags and --name templates (plan uses it)
     "convcli.plan": 4,  # a pair's outputs and checks, from headers (pipeline uses it)
     "convcli.pipeline": 4,
     # many images; the Dask executor uses batch, never the reverse

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,6 +46,7 @@ from convcli.cli.options import (
     LikeOpt,
     MaxPixelsOpt,
     MethodOpt,
+    NameOpt,
     PaddingOpt,
     QualityOpt,
     RangeOpt,
@@ -106,12 +107,16 @@ def apply(
     montage: MontageOpt = None,
     like_library: LikeOpt = None,
     frame: FrameOpt = None,
-    fmt: FormatOpt = "png",
+    fmt: FormatOpt = None,
+    name: NameOpt = None,
 ) -> None:
     """Filter each IMAGE with each KERNEL and write one output per pair.
 
     Outputs go beside each input as `<stem>.<kernel><ext>` (a bank with
-    combine: stack writes one per filter), or into the folder -o names. An
+    combine: stack writes one per filter), or into the folder -o names;
+    options other than the defaults add tags (`a.sobel.s2.png` for
+    --stride 2), --name TEMPLATE names them otherwise, --format EXT sets
+    their format (the input's by default). An
     input is never overwritten: every output is checked before the first is
     written. Defaults: padding same, border reflect, so the image keeps its
     size and its edges do not darken. Every frame of an animated GIF, WebP
@@ -140,6 +145,8 @@ def apply(
             max_pixels,
             alpha,
             frame=frame,
+            name=name,
+            fmt=fmt,
         )
     pipes = Pipes(list(images), out)
     try:  # the temporary folder goes, however the run ends (Ctrl-C while reading too)
@@ -191,6 +198,8 @@ def _apply(
         _warn([n for r in run.results for n in r.notes], shown_notes)
     to_stderr = pipes.to_stdout is not None  # stdout carries the image
     run.results = [pipes.as_given(r) for r in run.results]
+    if like_library is not None:  # the tables' like row, --json's "like"
+        run.results = [replace(r, like=like_library.value) for r in run.results]
     for failure in [*run.failures, *([run.cut_short] if run.cut_short else [])]:
         failure.error = pipes.shown(failure.error)
         failure.label = pipes.shown(failure.label)
@@ -263,6 +272,8 @@ def _plan(
         pairs = [like(like_library.value, k, options) for k in kernels]
     headers = [images.probe(p, max_pixels=options.max_pixels) for p in paths]
     out, folder = _out_target(out_text)
+    if out is not None and not folder:
+        _check_one_file(out, options, to_stdout=to_stdout)
     n_outputs = len(paths) * sum(len(map_names(k)) for k, _ in pairs)
     if out is not None and not folder and n_outputs > 1:
         if len(paths) * len(pairs) == 1:
@@ -280,13 +291,15 @@ def _plan(
                 f"({why}); give -o a folder instead"
             )
         raise ConvcliError(msg)
-    planned = [
-        plan_pair(h, k, o, out, folder=folder) for h in headers for k, o in pairs
-    ]
+    planned, number = [], 1
+    for h in headers:
+        for k, o in pairs:
+            planned.append(plan_pair(h, k, o, out, folder=folder, number=number))
+            number += len(planned[-1].outputs)
     sources = [h.path for h in headers] + [
         Path(k.source) for k in kernels if os.path.isfile(k.source)
     ]
-    _refuse_clashes(planned, sources, montage)
+    _refuse_clashes(planned, sources, montage, template=options.name)
     if montage is not None:
         _check_montage(montage, planned, images.pixel_limit(options.max_pixels))
     targets = [t for pp in planned for t in pp.outputs]
@@ -322,8 +335,32 @@ def _out_target(text: str | None) -> tuple[Path | None, bool]:
     return path, False
 
 
+def _check_one_file(out: Path, options: ApplyOptions, *, to_stdout: bool) -> None:
+    """Refuse --name with -o naming the one output, and a --format its ending contradicts."""
+    from convcli.images import shown
+    from convcli.naming import same_format
+
+    where = "-o -" if to_stdout else f"-o {shown(out)}"
+    if options.name is not None:
+        msg = (
+            f"--name {options.name!r}: {where} names the one output itself; give -o "
+            "a folder to name outputs with --name, or leave --name out"
+        )
+        raise ConvcliError(msg)
+    if options.format and not same_format(out.suffix, options.format):
+        msg = (
+            f"{where} is a {out.suffix.lstrip('.').lower()} file but --format is "
+            f"{options.format}; change the ending of -o or leave --format out"
+        )
+        raise ConvcliError(msg)
+
+
 def _refuse_clashes(
-    pairs: list[PairPlan], inputs: list[Path], montage: Path | None
+    pairs: list[PairPlan],
+    inputs: list[Path],
+    montage: Path | None,
+    *,
+    template: str | None = None,
 ) -> None:
     """Refuse an output that is an input, two outputs that are one file, a folder in the way."""
     from convcli.images import shown
@@ -351,6 +388,8 @@ def _refuse_clashes(
                 other, other_image = written[key]
                 if image is None or other_image is None:
                     hint = "choose another --montage file"
+                elif template is not None:
+                    hint = f"--name {template!r} gives them one name; add {{stem}}, {{kernel}}, {{filter}} or {{n}}"
                 elif file_keys(image)[0] == file_keys(other_image)[0]:
                     hint = "an image or a kernel is given twice, or two kernels share a name; give each once"
                 else:
@@ -454,6 +493,7 @@ def _run(plan: _Plan, run: _Run) -> None:
                 plan.out,
                 folder=plan.folder,
                 written=written,
+                number=pp.number,
             )
         except Exception as err:  # one pair's failure must not stop the others
             if state.debug:
@@ -567,6 +607,7 @@ def _result_json(run: _Run) -> dict[str, Any]:
                     "padding": list(r.padding),
                     "dilation": list(r.dilation),
                     "border": r.border,
+                    "like": r.like,
                     "seconds": r.seconds,
                 }
             )

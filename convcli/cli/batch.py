@@ -30,12 +30,14 @@ from convcli.cli.options import (
     LikeOpt,
     MaxPixelsOpt,
     MethodOpt,
+    NameOpt,
     PaddingOpt,
     QualityOpt,
     RangeOpt,
     StrideOpt,
     apply_options,
 )
+from convcli.cli.pipes import FormatOpt
 
 if TYPE_CHECKING:
     from convcli.batch import Executor, Item, ItemResult, Plan
@@ -120,11 +122,14 @@ def batch(
     alpha: AlphaOpt = CARRY,
     like_library: LikeOpt = None,
     frame: FrameOpt = None,
+    name: NameOpt = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Filter every image in IN_DIR with each KERNEL, in parallel, into OUT_DIR.
 
     The folder tree is mirrored under OUT_DIR, outputs named as `apply`
-    names them. A bad file is reported and the run goes on; exit code 1 if
+    names them (--name TEMPLATE, --format EXT too; {n} counts the outputs
+    in the order the images are listed). A bad file is reported and the run goes on; exit code 1 if
     any item failed, 130 if interrupted (Ctrl-C finishes the items running,
     starts no more, and leaves no partial file; SIGTERM and SIGHUP do the
     same and exit 143 and 129). Inputs are never touched: a run whose
@@ -156,6 +161,8 @@ def batch(
                 max_pixels,
                 alpha,
                 frame=frame,
+                name=name,
+                fmt=fmt,
             )
             plan = _plan(kernel, options, like_library, skip_existing)
             if scheduler is not None:  # remote workers have other working folders

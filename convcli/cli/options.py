@@ -117,7 +117,12 @@ FlipOpt = Annotated[
 ]
 RangeOpt = Annotated[
     Range | None,
-    typer.Option("--range", help="Float result to pixels; default: the kernel's own."),
+    typer.Option(
+        "--range",
+        help="Float result to pixels: clip, abs, rescale (each image's min..max), "
+        "offset (0 at mid-grey) or gain (0 at black), the last two at the kernel's "
+        "fixed scale; default: the kernel's own.",
+    ),
 ]
 MethodOpt = Annotated[Method, typer.Option(help="How to compute.")]
 ChannelsOpt = Annotated[
@@ -163,6 +168,15 @@ LikeOpt = Annotated[
         "--like",
         help="Reproduce a library's result for the same kernel: sets flip, "
         "border, anchor and normalization as it does (overrides those flags).",
+    ),
+]
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        metavar="TEMPLATE",
+        help="Name the outputs from {stem}, {kernel}, {filter}, {params}, {ext}, {n}, "
+        "e.g. '{stem}_{kernel}.{ext}' [<stem>.<kernel>[.<filter>][.<params>].<ext>].",
     ),
 ]
 
@@ -224,9 +238,17 @@ def apply_options(
     max_pixels: int | None,
     alpha: Alpha,
     frame: int | None = None,
+    name: str | None = None,
+    fmt: str | None = None,
 ) -> ApplyOptions:
     """Check the shared options' syntax and return them as `ApplyOptions`."""
+    from convcli.naming import check_format, check_template, same_format
     from convcli.pipeline import ApplyOptions
+
+    ending = None if fmt is None else check_format(fmt)
+    if ending is not None and float_output and not same_format(ending, "tif"):
+        msg = f"--float writes TIFF; --format {fmt} is another format (leave it out)"
+        raise ValueError(msg)
 
     return ApplyOptions(
         stride=parse_pair(stride, "stride"),
@@ -244,4 +266,6 @@ def apply_options(
         max_pixels=max_pixels,
         alpha=alpha.value,
         frame=frame,
+        name=None if name is None else check_template(name),
+        format=ending,
     )

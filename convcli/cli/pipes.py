@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 STDIO = "-"
 
 FormatOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--format",
         metavar="EXT",
-        help="With -o -: the format written to stdout: png, jpeg, tiff, webp, bmp, gif.",
+        help="The outputs' format: png, jpeg, tiff, webp, bmp, gif [the input's; "
+        "PNG with -o -].",
     ),
 ]
 
@@ -58,7 +59,7 @@ class Pipes:
     stdin_file: Path | None = None
     _folder: Path | None = field(default=None, repr=False)
 
-    def open(self, fmt: str) -> None:
+    def open(self, fmt: str | None) -> None:
         """Read stdin if ``-`` is an input; plan stdout if ``-o -``.
 
         Call `close` afterwards, however this ends: it removes what was read.
@@ -79,6 +80,7 @@ class Pipes:
         if dashes and self.out_text is None:  # beside stdin is nowhere
             msg = "-: an image from stdin needs -o: a file, a folder, or - for stdout"
             raise ConvcliError(msg)
+        fmt = fmt or "png"
         ending = "." + fmt.lower().lstrip(".")
         from convcli.images import FORMATS
 
