@@ -66,6 +66,7 @@ class ApplyResult:
     costs: dict[str, float] = field(default_factory=dict)
     frames: int = 1  # of an animation, every one filtered
     notes: tuple[str, ...] = ()  # what was lost on the way (16-bit read as 8-bit)
+    like: str | None = None  # the --like library that set flip, border, anchor, range
 
 
 def filter_maps(

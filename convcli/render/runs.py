@@ -19,10 +19,12 @@ def outputs_table(results: Sequence[ApplyResult]) -> Table:
 
     For a run of many image x kernel pairs, where a full table per pair
     (`convcli.render.apply_table`) would be hundreds of lines; ``--explain``
-    still shows those.
+    still shows those. The title names the ``--like`` library, if any.
     """
     n = sum(len(r.outputs) for r in results)
-    table = Table(title=f"convcli apply: {n} outputs", title_justify="left")
+    likes = sorted({r.like for r in results if r.like})
+    tag = "".join(f", --like {name}" for name in likes)  # the full row: apply_table
+    table = Table(title=f"convcli apply: {n} outputs{tag}", title_justify="left")
     table.add_column("input", no_wrap=True)
     table.add_column("kernel", no_wrap=True)
     table.add_column("output H x W x C", no_wrap=True)

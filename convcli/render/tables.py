@@ -30,8 +30,30 @@ def _hwc(shape: tuple[int, ...]) -> str:
     return " x ".join(str(n) for n in shape)
 
 
+LIKE_SET: dict[str, str] = {
+    "opencv": "no flip, border reflect (BORDER_REFLECT_101), anchor k//2, clip",
+    "scipy": "no flip, border symmetric (mode reflect), anchor k//2 (origin 0), clip",
+    "pillow": "kernel flipped top to bottom and divided by its sum, border edge, "
+    "anchor (k-1)//2, clip",
+    "torch": "no flip, border constant 0 (zero padding), anchor (k-1)//2 "
+    "(padding 'same'), clip",
+    "imagemagick": "flip (a true convolution), border edge (virtual pixels Edge), "
+    "origin (k-1)//2, clip",
+}
+"""What ``--like LIBRARY`` set, for apply's ``like`` row: flip, border, the anchor of
+even kernels, range; as `convcli.pipeline.like` sets them (a test holds the two together)."""
+
+
+def like_text(library: str) -> str:
+    """Return the ``like`` row: ``opencv: no flip, border reflect (...), anchor k//2, clip``."""
+    return f"{library}: {LIKE_SET.get(library, '')}".rstrip(": ")
+
+
 def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
-    """Return one run as a table: the feature-map shapes, the geometry, where it went."""
+    """Return one run as a table: the feature-map shapes, the geometry, where it went.
+
+    A ``like`` row says what ``--like`` set, when it was given.
+    """
     table = Table(
         title=Text(f"{_shown(r.input.name)} x {r.kernel.name}"),  # no markup
         title_justify="left",
@@ -53,6 +75,8 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     )
     table.add_row("dilation", f"{r.dilation[0]}, {r.dilation[1]}")
     table.add_row("border", r.border)
+    if r.like:
+        table.add_row("like", Text(like_text(r.like)))
     for i, part in enumerate(r.formula.split("; ")):
         table.add_row("output size" if i == 0 else "", part)
     for out in r.outputs:
