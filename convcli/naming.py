@@ -236,16 +236,16 @@ def fill(template: str, values: dict[str, object]) -> str:
     name, empty = "", False
     for literal, field, spec, _ in string.Formatter().parse(template):
         text = literal
-        if empty and text[:1] in _SEPARATORS and name[-1:] in _SEPARATORS:
+        if empty and text[:1] in _SEPARATORS and name[-1:] in (*_SEPARATORS, ""):
             text = text[1:]
-        elif empty and not text and field is None and name[-1:] in _SEPARATORS:
-            name = name[:-1]
         name += text
         if field is None:
             continue
         value = format(values[field], spec or "")
         empty = value == ""
         name += value
+    if empty and name[-1:] in _SEPARATORS:  # "{kernel}-{params}": no "-" at the end
+        name = name[:-1]
     return name
 
 
