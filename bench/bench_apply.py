@@ -46,13 +46,15 @@ noise: noise compresses badly and would inflate every encode time.
 
 Contenders
 ----------
-* ``convcli apply IN -k sobel -o OUT --json``. ``--json`` makes convcli print
+* ``convcli apply IN -k sobel --range rescale -o OUT --json``. ``--range
+  rescale`` keeps the per-image 0..max stretch that the peers compute (sobel's
+  own default, ``gain``, scales by the kernel instead). ``--json`` makes convcli print
   its own stage seconds (load, filter, save), which are read from every run; it
   also skips drawing the rich table.
 * A minimal Pillow + OpenCV script, written to the temporary folder: Pillow
   decodes, ``cv2.Sobel`` dx and dy in float32 with ``BORDER_REFLECT_101``,
   ``cv2.magnitude``, 0..max rescaled onto 0..255 (halves up), ``cv2.imencode`` encodes.
-  That is what ``convcli apply -k sobel`` computes (per-channel gradient
+  That is what ``convcli apply -k sobel --range rescale`` computes (per-channel gradient
   magnitude, border ``reflect``, range ``rescale``). It prints its own stage
   seconds.
 * ImageMagick (``magick``, else ``convert``; a program whose ``-version`` does
@@ -166,7 +168,7 @@ TARGETS: dict[tuple[int, int], list[tuple[str, float]]] = {
 }
 
 PEER_SCRIPT = '''\
-"""Per-channel Sobel gradient magnitude of a PNG, as convcli apply -k sobel computes it."""
+"""Per-channel Sobel gradient magnitude of a PNG, as convcli apply -k sobel --range rescale computes it."""
 
 import json
 import sys
@@ -919,6 +921,8 @@ def contenders_for(
                     str(src),
                     "-k",
                     "sobel",
+                    "--range",
+                    "rescale",
                     "-o",
                     str(out),
                     "--json",
@@ -1533,7 +1537,7 @@ def main() -> None:
             + f", Python {before.get('python')}, "
             f"{versions.get('ImageMagick', 'ImageMagick not installed')}. Each cell is the "
             f"median of {n_rounds} alternating rounds of whole processes "
-            "(`convcli apply in.png -k sobel -o out.png --json`, the Pillow + OpenCV script, "
+            "(`convcli apply in.png -k sobel --range rescale -o out.png --json`, the Pillow + OpenCV script, "
             "`convert in.png -morphology Convolve Sobel out.png`); memory is each process's "
             "peak resident set (`ru_maxrss`). ImageMagick's `Sobel` is one kernel (the x "
             "derivative), less work than convcli's gradient magnitude. Commands, stages, "

@@ -230,7 +230,7 @@ GENERATORS: dict[str, Generator] = {
             "scipy.ndimage.gaussian_laplace, ImageMagick LoG",
             {"sigma": 1.4, "size": 0},
             _log,
-            range="rescale",
+            range="offset",
             check=_all(
                 _positive("sigma"),
                 _whole_size("size", 3, auto=True),
@@ -243,7 +243,7 @@ GENERATORS: dict[str, Generator] = {
             "ImageMagick DoG",
             {"sigma1": 1.0, "sigma2": 1.6, "size": 0},
             _dog,
-            range="rescale",
+            range="offset",
             check=_all(
                 _positive("sigma1", "sigma2"),
                 _whole_size("size", 3, auto=True),

@@ -124,6 +124,43 @@ class Kernel:
         with np.errstate(over="ignore", invalid="ignore"):
             return float(first.sum())
 
+    def gains(self, peak: float) -> tuple[float, ...]:
+        """Return the largest absolute value each output image can take, inputs in 0..peak.
+
+        One value per output: per filter of a ``stack`` bank, else one. The
+        ranges ``offset`` and ``gain`` scale by it (`convcli.picture.to_pixels`),
+        so that the scale depends on the kernel, never on the image. For one
+        filter ``w`` (its channels and taps together) and bias ``b`` it is
+        ``max(|b + peak*P|, |b + peak*N|)``, ``P`` the sum of the positive
+        weights and ``N`` of the negative ones: the output of the input that
+        is ``peak`` under every positive (or negative) weight and 0 elsewhere.
+        ``sum`` takes the summed filter; ``max`` the largest value a filter
+        reaches, or where larger a bound of the negative side (`_max_gain`);
+        ``magnitude`` of two filters the exact largest ``sqrt(gx^2 + gy^2)``
+        (`_magnitude_gain`), of more the bound ``sqrt(sum of each one's^2)``.
+
+        Examples
+        --------
+        >>> Kernel("laplacian", np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float)).gains(255)
+        (1020.0,)
+        """
+        w = self.weights if self.is_bank else self.weights[np.newaxis, np.newaxis]
+        rows = np.asarray(w, np.float64).reshape(w.shape[0], -1)
+        bias = np.zeros(rows.shape[0]) + (np.asarray(self.bias) if self.bias else 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.combine == "sum" and rows.shape[0] > 1:
+                return (_linear_gain(rows.sum(axis=0), float(bias.sum()), peak),)
+            each = [
+                _linear_gain(r, float(b), peak) for r, b in zip(rows, bias, strict=True)
+            ]
+            if self.combine == "max" and rows.shape[0] > 1:
+                return (_max_gain(rows, bias, peak),)
+            if self.combine == "magnitude" and rows.shape[0] == 2:
+                return (_magnitude_gain(rows, bias, peak),)
+            if self.combine == "magnitude" and rows.shape[0] > 2:
+                return (float(np.sqrt(np.sum(np.square(each)))),)
+        return tuple(each)
+
     def to_json(self) -> dict[str, Any]:
         """Return the JSON document of this kernel (the format `load_kernel` reads)."""
         w = self.weights if self.is_bank else self.weights[np.newaxis, np.newaxis]
@@ -149,3 +186,61 @@ class Kernel:
             doc["params"] = dict(self.params)
         doc["bank"] = self.is_bank
         return doc
+
+
+def _linear_gain(w: FloatArray, bias: float, peak: float) -> float:
+    """Return the largest ``|bias + w . x|`` over inputs ``x`` in 0..peak (one filter, flattened)."""
+    positive = float(w[w > 0].sum())
+    negative = float(w[w < 0].sum())
+    return max(abs(bias + peak * positive), abs(bias + peak * negative))
+
+
+def _max_gain(rows: FloatArray, bias: FloatArray, peak: float) -> float:
+    """Return the largest ``|max_d (bias_d + rows_d . x)|`` over ``x`` in 0..peak, or a bound.
+
+    The top is exact: the largest any filter reaches. Below 0 the result is
+    never under the largest of the filters' own lowest values, so that bounds
+    the negative side (0 when some filter never goes below 0).
+    """
+    top = max(
+        float(b) + peak * float(r[r > 0].sum()) for r, b in zip(rows, bias, strict=True)
+    )
+    floor = max(
+        float(b) + peak * float(r[r < 0].sum()) for r, b in zip(rows, bias, strict=True)
+    )
+    return max(abs(top), -floor)
+
+
+# Columns of a two-filter magnitude bank solved exactly; past it, the bound.
+_MAGNITUDE_TAPS = 2048
+
+
+def _magnitude_gain(rows: FloatArray, bias: FloatArray, peak: float) -> float:
+    """Return the largest ``|| bias + rows @ x ||`` over ``x`` in 0..peak, for two rows.
+
+    A norm is convex, so its largest value is at a corner of the box: each
+    tap 0 or peak. At the best corner every tap whose column (gx, gy) points
+    within 90 degrees of the result is on, and every other off, so it is
+    enough to try each direction's set of taps: the sets change only where a
+    direction turns perpendicular to a column, at most 2 per column.
+    """
+    columns = rows.T[np.any(rows.T != 0, axis=1)] * peak
+    if len(columns) == 0:
+        return float(np.hypot(bias[0], bias[1]))
+    if len(columns) > _MAGNITUDE_TAPS:
+        each = [
+            _linear_gain(r, float(b), peak) for r, b in zip(rows, bias, strict=True)
+        ]
+        return float(np.hypot(each[0], each[1]))
+    angles = np.arctan2(columns[:, 1], columns[:, 0])
+    turns = np.sort(
+        np.mod(np.concatenate([angles + np.pi / 2, angles - np.pi / 2]), 2 * np.pi)
+    )
+    gaps = np.diff(np.concatenate([turns, turns[:1] + 2 * np.pi]))
+    middles = turns + gaps / 2
+    directions = np.stack([np.cos(middles), np.sin(middles)], axis=1)
+    on = directions @ columns.T > 0
+    totals = bias + on.astype(np.float64) @ columns
+    return float(
+        max(np.hypot(totals[:, 0], totals[:, 1]).max(), np.hypot(bias[0], bias[1]))
+    )

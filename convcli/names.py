@@ -15,8 +15,8 @@ BORDER_ALIASES: dict[str, str] = {"zero": "constant", "replicate": "edge"}
 METHODS: tuple[str, ...] = ("auto", "direct", "separable", "fft")
 """Values of ``conv2d(method=...)``."""
 
-RANGES: tuple[str, ...] = ("clip", "abs", "rescale")
-"""How float results become pixel values."""
+RANGES: tuple[str, ...] = ("clip", "abs", "rescale", "offset", "gain")
+"""How float results become pixel values (see `convcli.picture.to_pixels`)."""
 
 COMBINES: tuple[str, ...] = ("magnitude", "sum", "max", "stack")
 """How the maps of a bank become one image; ``stack`` keeps them apart."""

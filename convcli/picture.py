@@ -18,6 +18,15 @@ import numpy.typing as npt
 from convcli.errors import ConvcliError
 from convcli.names import CHANNELS, RANGES
 
+BOOST = 4.0
+"""How many times ``offset`` and ``gain`` magnify ``value / gain``: a quarter of
+the kernel's largest possible response is full scale. That response needs
+black and white pixels laid out as the kernel's signs (a checkerboard for the
+Laplacian); in photographs the strongest 1 % of responses reach a sixth to a
+half of it and half of all pixels less than a fortieth, so without the boost
+a Laplacian is a flat grey and a Sobel a dark one. With it a black-to-white
+step edge is white under ``sobel``."""
+
 
 class ImageError(ConvcliError, ValueError):
     """An image that cannot be read or written: names the file and the reason."""
@@ -94,6 +103,7 @@ def to_pixels(
     *,
     overwrite: bool = False,
     bounds: tuple[float, float] | None = None,
+    gain: float | None = None,
 ) -> npt.NDArray[Any]:
     """Map float results onto pixel values of ``dtype`` (0..peak).
 
@@ -101,9 +111,15 @@ def to_pixels(
     the map's min..max (0..max when no value is negative: `rescale_bounds`),
     or ``bounds`` if given (an animation's, over all its frames), onto
     0..peak; a map of one value maps to 0 if it is 0 or negative, else to
-    peak. Halves round up. Float dtypes get the values as they are
-    (``--float``). With ``overwrite``, a writable float32 ``values`` is used
-    as the scratch array (a 4K RGB map is 100 MB) and left holding garbage.
+    peak. ``offset`` and ``gain`` scale by the kernel, never the image:
+    ``gain`` is the largest absolute value the kernel can give (`Kernel.gains`,
+    in the units of ``values``) and `BOOST` times ``values / gain`` is the
+    fraction of full scale. ``offset`` puts 0 at mid-grey, ``peak/2 +
+    (peak/2) * BOOST * values / gain`` (128 in 8 bits, 32768 in 16); ``gain``
+    puts 0 at black, ``peak * BOOST * values / gain``. Halves round up, then
+    clip. Float dtypes get the values as they are (``--float``). With
+    ``overwrite``, a writable float32 ``values`` is used as the scratch array
+    (a 4K RGB map is 100 MB) and left holding garbage.
 
     Examples
     --------
@@ -111,19 +127,26 @@ def to_pixels(
     array([  0, 101, 255], dtype=uint8)
     >>> to_pixels(np.array([-2.0, 0.0, 2.0]), "rescale", 255, np.dtype(np.uint8))
     array([  0, 128, 255], dtype=uint8)
+    >>> to_pixels(np.array([-1.0, 0.0, 0.5]), "offset", 255, np.dtype(np.uint8), gain=4.0)
+    array([  0, 128, 191], dtype=uint8)
+    >>> to_pixels(np.array([0.0, 0.5, 2.0]), "gain", 255, np.dtype(np.uint8), gain=4.0)
+    array([  0, 128, 255], dtype=uint8)
     """
     if range_ not in RANGES:
         msg = f"range must be one of {', '.join(RANGES)}; got {range_!r}"
         raise ImageError(msg)
     if dtype.kind == "f":
         return values.astype(dtype, copy=not overwrite)
+    if range_ in ("offset", "gain") and gain is None:
+        msg = f"range {range_} scales by the kernel's gain; none was given"
+        raise ImageError(msg)
     # One float32 copy (or none), then in place: a 4K RGB map is 100 MB per pass.
     if overwrite and values.dtype == np.float32 and values.flags.writeable:
         v = values
     else:
         v = np.array(values, dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # to +-inf, then clipped
-        _map_in_place(v, range_, peak, bounds)
+        _map_in_place(v, range_, peak, bounds, gain)
     return v.astype(dtype)
 
 
@@ -152,6 +175,7 @@ def _map_in_place(
     range_: str,
     peak: float,
     bounds: tuple[float, float] | None,
+    gain: float | None = None,
 ) -> None:
     """Map float32 values onto 0..peak, rounded, in place (see `to_pixels`)."""
     if not np.isfinite(v).all():
@@ -165,6 +189,14 @@ def _map_in_place(
             v *= np.float32(peak / (hi - lo))
         else:
             v.fill(0)
+    elif range_ in ("offset", "gain"):
+        # A kernel of zeros (gain 0) or of overflowing weights gives no scale:
+        # every value maps to the zero point.
+        usable = gain is not None and 0 < gain < np.inf
+        full = peak / 2 if range_ == "offset" else peak
+        v *= np.float32(full * BOOST / gain if usable and gain else 0.0)
+        if range_ == "offset":
+            v += np.float32(peak / 2)
     v += np.float32(0.5)
     np.floor(v, out=v)
     np.clip(v, 0, peak, out=v)  # also takes +-inf to the ends

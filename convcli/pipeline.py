@@ -367,9 +367,7 @@ def apply_one(
         label, header.size, header.channels, header.alpha, kernel, options
     )
     frames = check_frames(header, options, out_hw)
-    targets = planned_outputs(
-        path, kernel, options, out, folder=folder, number=number
-    )
+    targets = planned_outputs(path, kernel, options, out, folder=folder, number=number)
     for target in targets:
         if same_file(target, path):
             msg = f"{images.shown(target)}: the output would overwrite the input; choose another -o"
@@ -384,12 +382,21 @@ def apply_one(
     check_pair(label, in_hw, channels, picture.alpha is not None, kernel, options)
     maps, explanation, coverage = _render(picture, kernel, options)
     range_ = options.range or kernel.range
+    gains = kernel.gains(picture.peak)  # offset, gain: the kernel's scale, per map
     seconds = {"load": t1 - t0, "filter": time.perf_counter() - t1, "save": 0.0}
-    for target in targets:
+    for index, target in enumerate(targets):
         t2 = time.perf_counter()
         name, values = next(maps)
         t3 = time.perf_counter()
-        pixels, alpha = _to_output(values, coverage, picture, target, options, range_)
+        pixels, alpha = _to_output(
+            values,
+            coverage,
+            picture,
+            target,
+            options,
+            range_,
+            gain=gains[min(index, len(gains) - 1)],
+        )
         del values  # one map alive at a time: this one is done with
         images.save(
             target,
@@ -437,11 +444,13 @@ def _to_output(
     *,
     frames: int = 1,
     bounds: tuple[float, float] | None = None,
+    gain: float | None = None,
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
     """Map one float map (and the alpha) to the pixels ``target`` gets: 8, 16-bit or float.
 
     ``values`` is scaled in place. 16-bit stays 16-bit where the format holds
-    it (`keeps_sixteen`); ``bounds`` are an animation's rescale range.
+    it (`keeps_sixteen`); ``bounds`` are an animation's rescale range;
+    ``gain`` the kernel's largest response in input units (``offset``, ``gain``).
     """
     if options.float_output:
         if values.shape[2] != 1:
@@ -459,8 +468,9 @@ def _to_output(
     if factor != 1:
         values *= factor
         bounds = None if bounds is None else (bounds[0] * factor, bounds[1] * factor)
+        gain = None if gain is None else gain * factor
     pixels = images.to_pixels(
-        values, range_, out_peak, dtype, overwrite=True, bounds=bounds
+        values, range_, out_peak, dtype, overwrite=True, bounds=bounds, gain=gain
     )
     if coverage is None:
         return pixels, None
@@ -482,7 +492,7 @@ def _animate(
     bank makes one output per filter, one filter at a time, reading the
     frames again for each. ``rescale`` maps every frame by one range, the
     animation's, found in a first pass: no frame flickers brighter than the
-    others.
+    others. ``offset`` and ``gain`` scale by the kernel alone: no first pass.
     """
     range_ = options.range or kernel.range
     seconds = {"load": 0.0, "filter": 0.0, "save": 0.0}
@@ -517,6 +527,7 @@ def _animate(
                 range_,
                 frames=header.frames,
                 bounds=bounds,
+                gain=one.gains(picture.peak)[0],
             )
             del values
             frames.append(images.Frame(pixels, alpha, picture.duration))

@@ -71,7 +71,7 @@ def test_gray_sobel_magnitude(runner: CliRunner, tmp_path: Path) -> None:
         env=ENV,
     )
     assert result.exit_code == 0, result.output
-    out = tmp_path / "g.sobel.png"
+    out = tmp_path / "g.sobel.rescale.png"  # --range: its tag
     gx, gy = _expected(x, SOBEL_X), _expected(x, SOBEL_Y)
     want = _rescale(np.sqrt(gx**2 + gy**2))[:, :, 0]
     got = _read(out).astype(float)
@@ -115,7 +115,7 @@ def test_sixteen_bit_stays_sixteen_bit(runner: CliRunner, tmp_path: Path) -> Non
         env=ENV,
     )
     assert result.exit_code == 0, result.output
-    got = _read(tmp_path / "d.sobel_x.png")
+    got = _read(tmp_path / "d.sobel_x.rescale.png")
     assert got.dtype in (np.uint16, np.int32)
     want = _rescale(_expected(x, SOBEL_X), 65535)[:, :, 0]
     assert np.abs(got.astype(float) - want).max() <= 1

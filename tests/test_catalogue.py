@@ -57,7 +57,7 @@ EXPECTED = {
 }
 GENERATORS = {"box", "gaussian", "binomial", "motion", "log", "dog", "unsharp"}
 COMBINES = {"magnitude", "sum", "max", "stack"}
-RANGES = {"clip", "abs", "rescale"}
+RANGES = {"clip", "abs", "rescale", "offset", "gain"}
 HEADER_KEYS = {"name", "description", "origin", "scale", "bias", "combine", "range"}
 
 # Pillow ImageFilter built-ins and the file reproducing each.
@@ -345,7 +345,7 @@ def test_3x3_derivatives_are_smoothing_times_difference(family: str) -> None:
     np.testing.assert_array_equal(bank.weights[:, 0], np.stack([gx, gy]))
     assert bank.filter_names == ("gx", "gy")
     assert bank.combine == "magnitude"
-    assert bank.range == "rescale"
+    assert bank.range == "gain"  # a magnitude: 0 black, the kernel's scale
 
 
 # (name, axis, gain on a unit ramp): x kernels see intensity growing to the right
@@ -550,7 +550,7 @@ def test_frei_chen_masks_and_orthonormality() -> None:
     k = load("frei_chen")
     assert k.weights.shape == (9, 1, 3, 3)
     assert k.combine == "stack"
-    assert k.range == "rescale"
+    assert k.range == "offset"  # signed masks: 0 at mid-grey
     np.testing.assert_allclose(k.weights[:, 0], frei_chen_masks(), rtol=0, atol=1e-15)
     basis = k.weights.reshape(9, 9)
     np.testing.assert_allclose(basis @ basis.T, np.eye(9), atol=1e-14)

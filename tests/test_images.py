@@ -170,7 +170,8 @@ def test_to_pixels() -> None:
     assert u16.dtype == np.uint16
     np.testing.assert_array_equal(u16, [0, 65535])
     with pytest.raises(
-        ImageError, match=r"range must be one of clip, abs, rescale; got 'wrap'"
+        ImageError,
+        match=r"range must be one of clip, abs, rescale, offset, gain; got 'wrap'",
     ):
         to_pixels(np.zeros(2), "wrap", 255, u8)
 

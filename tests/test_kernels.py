@@ -136,7 +136,7 @@ def test_bias_one_value_is_given_to_every_filter() -> None:
         ),
         (
             "range: wrap\n1\n",
-            r"bad\.txt:1: range 'wrap' is not one of clip, abs, rescale",
+            r"bad\.txt:1: range 'wrap' is not one of clip, abs, rescale, offset, gain",
         ),
         ("1 2\n3 4\n\n1 2\n", r"bad\.txt:4: slice has 1 rows, expected 2"),
         ("--- a\n1 2\n--- b\n1 2 3\n", r"bad\.txt:4: row has 3 values, expected 2"),
