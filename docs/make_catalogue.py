@@ -610,7 +610,10 @@ properties in the terminal, and `convcli kernels` lists them all. Each picture
 is what `convcli apply crop.png -k NAME` writes with its defaults (padding
 `same`, border `reflect`, the kernel's own range and combine), where
 `crop.png` is the {width} x {height} pixels of `sample_images/coffee.png` from
-column {left}, row {top}:
+column {left}, row {top}. A **range** says how the float result becomes pixels:
+`offset` puts 0 at mid-grey and `gain` at black, both at a scale set by the
+kernel alone, so every image shows the same edge alike
+([the formulas and which kernel takes which](reference.md#float-results-to-pixels)):
 
 {picture(CROP_NAME, crop_alt, shapes[f"{CROP_NAME}.png"], side=False)}
 

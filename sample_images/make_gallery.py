@@ -3,8 +3,10 @@
     .venv/bin/python sample_images/make_gallery.py
 
 Runs each kernel with convcli's own apply pipeline (the defaults of
-``convcli apply``: padding same, border reflect, each kernel's own range) and
-tiles the results with ``convcli.images.montage`` into docs/images/gallery.png.
+``convcli apply``: padding same, border reflect, each kernel's own range:
+``gain`` for sobel and kirsch, ``offset`` for laplacian, ``clip`` for the rest)
+and tiles the results with ``convcli.images.montage`` into
+docs/images/gallery.png.
 """
 
 from __future__ import annotations
