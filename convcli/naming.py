@@ -53,6 +53,7 @@ FIELDS: tuple[str, ...] = ("stem", "kernel", "filter", "params", "ext", "n")
 """The fields ``--name`` takes."""
 
 _SEPARATORS = "._-"
+_NOT_FILES = ("", "inline", "imagemagick", "generator", "catalogue")  # `Kernel.source`
 _SAMPLE: dict[str, object] = {
     "stem": "a",
     "kernel": "k",
@@ -81,8 +82,8 @@ def kernel_tag(kernel: Kernel) -> str:
     stem (not its ``name:`` line); a catalogue file's stem is its name.
     """
     name = kernel.name
-    if kernel.source and os.path.isfile(kernel.source):
-        name = os.path.splitext(os.path.basename(kernel.source))[0]
+    if kernel.source not in _NOT_FILES:  # by its text, not the disk: a Dask worker
+        name = os.path.splitext(os.path.basename(kernel.source))[0]  # may not see it
     params = "".join(f"-{k}{v:g}" for k, v in kernel.params.items() if v)
     return safe(name + params)
 

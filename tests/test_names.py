@@ -287,3 +287,22 @@ def test_format_with_stdout_still_chooses_its_format(
 
     assert stdout()[:4] == PNG  # PNG by default, whatever the input
     assert stdout("--format", "jpeg")[:3] == JPEG
+
+
+def test_a_template_onto_the_input_is_refused(tmp_path: Path, a_png: Path) -> None:
+    before = snapshot(tmp_path)
+    r = run_convcli(
+        ["apply", "a.png", "-k", "sobel", "--name", "{stem}.{ext}"], cwd=tmp_path
+    )
+    r.expect(2, error="a.png: the output of a.png x sobel would overwrite the input")
+    assert "choose another -o or --name" in r.err
+    assert_files(tmp_path, before, written=set())
+
+
+def test_a_kernel_file_is_named_from_its_path_not_the_disk(tmp_path: Path) -> None:
+    # batch on a Dask cluster plans on one machine and writes on another
+    k = Kernel("foo", np.eye(3), source="elsewhere/my_edges.txt")
+    assert kernel_tag(k) == "my_edges"
+    assert kernel_tag(Kernel("inline-3163ff", np.eye(3), source="inline")) == (
+        "inline-3163ff"
+    )

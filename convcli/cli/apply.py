@@ -375,6 +375,8 @@ def _refuse_clashes(
     for target, label, image in targets:
         what = "--montage" if image is None else f"the output of {label}"
         fix = "choose another --montage file" if image is None else "choose another -o"
+        if image is not None and template is not None:
+            fix += " or --name"
         if os.path.isdir(target):
             msg = (
                 f"{shown(target)}: a folder is in the way of {what}; move it, or {fix}"
