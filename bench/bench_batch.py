@@ -23,7 +23,8 @@ its own input folder.
 
 Contenders
 ----------
-* ``convcli batch in -k sobel -o out --jobs 1`` and ``--jobs 2``, the console
+* ``convcli batch in -k sobel --range rescale -o out --jobs 1`` and ``--jobs 2``
+  (``rescale``: the 0..max stretch the other contenders compute), the console
   script beside this Python, with ``--json``: it prints convcli's own clock of
   the run and each item's seconds (and draws no table).
 * ImageMagick 6 ``mogrify -path out ... in/*.png``, one process for the whole
@@ -368,6 +369,8 @@ def build(
                         str(src),
                         "-k",
                         "sobel",
+                        "--range",
+                        "rescale",
                         "-o",
                         str(out),
                         "--jobs",
@@ -378,7 +381,7 @@ def build(
                     "0..max onto 0..255 (halves up); PNG zlib level 1",
                     "magnitude-reflect",
                     out,
-                    lambda n: n.removesuffix(".png") + ".sobel.png",
+                    lambda n: n.removesuffix(".png") + ".sobel.rescale.png",
                     parse_convcli,
                 )
             )
@@ -399,6 +402,8 @@ def build(
                         str(src),
                         "-k",
                         "sobel",
+                        "--range",
+                        "rescale",
                         "-o",
                         str(out),
                         "--scheduler",
@@ -411,7 +416,7 @@ def build(
                     "one-thread worker processes started by the command",
                     "magnitude-reflect",
                     out,
-                    lambda n: n.removesuffix(".png") + ".sobel.png",
+                    lambda n: n.removesuffix(".png") + ".sobel.rescale.png",
                     parse_convcli,
                 )
             )
@@ -771,7 +776,17 @@ def main() -> None:
 
             def batch_argv(folder: Path, jobs: int) -> list[str]:
                 out = str(tmp / f"{folder.name}-out-j{jobs}")
-                return [exe, "batch", str(folder), "-k", "sobel", "-o", out]
+                return [
+                    exe,
+                    "batch",
+                    str(folder),
+                    "-k",
+                    "sobel",
+                    "--range",
+                    "rescale",
+                    "-o",
+                    out,
+                ]
 
             startup_cmds += [
                 ((), "`convcli --version`", [exe, "--version"]),
