@@ -31,7 +31,7 @@ def outputs_table(results: Sequence[ApplyResult]) -> Table:
     table.add_column("file", overflow="fold")
     table.add_column("ms", justify="right", no_wrap=True)
     for r in results:
-        ms = f"{1000 * sum(r.seconds.values()):.1f}"
+        ms = f"{1000 * sum(r.seconds.values()):8.1f}"  # fixed width: docs mask it
         for out in r.outputs:
             kernel = r.kernel.name + (f" [{out.filter}]" if out.filter else "")
             table.add_row(
