@@ -342,8 +342,8 @@ def test_own_case_tiff_pages_of_different_sizes_are_refused_then_taken_one_by_on
     run_convcli(
         ["apply", "mixed.tif", "-k", "sharpen", "--frame", "1"], cwd=tmp_path
     ).expect(0)
-    assert_files(tmp_path, before, written={"mixed.sharpen.tif"})
-    with Image.open(tmp_path / "mixed.sharpen.tif") as img:
+    assert_files(tmp_path, before, written={"mixed.sharpen.frame1.tif"})
+    with Image.open(tmp_path / "mixed.sharpen.frame1.tif") as img:
         assert (getattr(img, "n_frames", 1), img.size) == (1, (12, 14))
 
 
@@ -399,8 +399,8 @@ def test_own_case_frame_0_on_a_single_frame_image_is_the_image(tmp_path: Path) -
     run_convcli(
         ["apply", "s.png", "-k", "sharpen", "--frame", "0"], cwd=tmp_path
     ).expect(0)
-    assert_files(tmp_path, before, written={"s.sharpen.png"})
-    with Image.open(tmp_path / "s.sharpen.png") as img:
+    assert_files(tmp_path, before, written={"s.sharpen.frame0.png"})
+    with Image.open(tmp_path / "s.sharpen.frame0.png") as img:
         np.testing.assert_array_equal(np.asarray(img), expected(frame, 255))
 
 
@@ -446,8 +446,8 @@ def test_own_case_rescale_uses_one_scale_for_every_frame(tmp_path: Path) -> None
     run_convcli(
         ["apply", "two.png", "-k", "identity", "--range", "rescale"], cwd=tmp_path
     ).expect(0)
-    assert_files(tmp_path, before, written={"two.identity.png"})
-    frames, _, _ = read_frames(tmp_path / "two.identity.png")
+    assert_files(tmp_path, before, written={"two.identity.rescale.png"})
+    frames, _, _ = read_frames(tmp_path / "two.identity.rescale.png")
     assert frames[0].max() == 64  # 50 * 255 / 200, rounded
     assert frames[1].max() == 255
 
@@ -497,8 +497,8 @@ def test_own_case_batch_frame_n_takes_one_frame_of_each_animation(
     run_convcli(
         ["batch", "in", "-k", "blur", "-o", "out", "--frame", "2"], cwd=tmp_path
     ).expect(0)
-    assert_files(tmp_path, before, written={"out/a.blur.gif"})
-    out, _, _ = read_frames(tmp_path / "out" / "a.blur.gif")
+    assert_files(tmp_path, before, written={"out/a.blur.frame2.gif"})
+    out, _, _ = read_frames(tmp_path / "out" / "a.blur.frame2.gif")
     assert len(out) == 1
     single = tmp_path / "single.gif"
     with Image.open(tmp_path / "in" / "a.gif") as img:

@@ -619,8 +619,9 @@ def test_issue_12_new_text_kernels_with_bom_crlf_or_utf16_are_read(
     doc = strict_json(r.out)
     assert (doc["name"], doc["filters"][0]["weights"]) == ("k", [[1, 2], [3, 4]])
     run_convcli(["apply", "a.png", "-k", name], cwd=tmp_path).expect(0)
-    assert_files(tmp_path, before, written={"a.k.png"})
-    assert decodes(tmp_path / "a.k.png")
+    output = f"a.{Path(name).stem}.png"  # a kernel file names its outputs by its file
+    assert_files(tmp_path, before, written={output})
+    assert decodes(tmp_path / output)
 
 
 @pytest.mark.parametrize(
