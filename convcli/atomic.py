@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import random
+import stat
 from pathlib import Path
 
 TMP_STEM_BYTES = 96
@@ -85,6 +86,33 @@ def make_temporary(target: Path) -> tuple[int, Path]:
             continue
     msg = f"no free temporary name beside {target}"
     raise FileExistsError(msg)
+
+
+def target_problem(target: Path) -> str | None:
+    """Say why ``target`` cannot be written as a new file, or None if it can.
+
+    A folder or a device in the way, or a folder that takes no file. The one
+    reliable test of a folder is to make a file in it and remove it; it is
+    named first, so that a stop in between still finds it.
+    """
+    try:
+        mode = target.stat().st_mode
+    except (OSError, ValueError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        return "is a folder" if stat.S_ISDIR(mode) else "is not a regular file"
+    folder = target.parent if str(target.parent) else Path()
+    probe = temporary_name(target)
+    refused = False
+    try:
+        os.close(create_temporary(probe))
+    except OSError as err:  # nothing was made
+        refused = True
+        return f"cannot write in {folder}: {err.strerror or err}"
+    finally:
+        if not refused:
+            probe.unlink(missing_ok=True)
+    return None
 
 
 def finish(temporary: Path, target: Path) -> None:

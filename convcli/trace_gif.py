@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
-from convcli.atomic import create_temporary, same_file, temporary_name
+from convcli.atomic import same_file, target_problem
 from convcli.images import ImageError, write_atomically
 from convcli.trace_gif_layout import (
     CELL,
@@ -331,28 +330,10 @@ def check_gif_path(
     if p.suffix.lower() != ".gif":
         msg = f"{p}: --gif writes a GIF; give a name ending in .gif"
         raise ImageError(msg)
-    try:
-        mode = p.stat().st_mode
-    except (OSError, ValueError):
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
-        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        msg = f"{p}: is {what}; --gif names the GIF file to write"
+    problem = target_problem(p)
+    if problem is not None:
+        msg = f"{p}: {problem}; --gif names the GIF file to write"
         raise ImageError(msg)
-    folder = p.parent if str(p.parent) else Path()
-    # The one reliable test of a folder: make a file in it, and remove it
-    # (named first, so that a stop in between still finds it).
-    probe = temporary_name(p)
-    refused = False
-    try:
-        os.close(create_temporary(probe))
-    except OSError as err:  # nothing was made
-        refused = True
-        msg = f"{p}: cannot write in {folder}: {err.strerror or err}"
-        raise ImageError(msg) from None
-    finally:
-        if not refused:
-            probe.unlink(missing_ok=True)
     return p
 
 

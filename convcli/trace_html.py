@@ -22,16 +22,15 @@ from __future__ import annotations
 import html
 import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
-from convcli.atomic import create_temporary, finish, same_file, temporary_name
+from convcli.atomic import same_file, target_problem
 from convcli.errors import ConvcliError, shown
 from convcli.tracing import Trace, format_number, json_text
 from convcli.tracing_transposed import VALUE, TransposedTrace
@@ -350,28 +349,10 @@ def check_page_path(
     if p.suffix.lower() not in PAGE_SUFFIXES:
         msg = f"{shown(p)}: --html writes a web page; give a name ending in .html"
         raise PageError(msg)
-    try:
-        mode = p.stat().st_mode
-    except (OSError, ValueError):
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
-        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        msg = f"{shown(p)}: is {what}; --html names the page file to write"
+    problem = target_problem(p)
+    if problem is not None:
+        msg = f"{shown(p)}: {shown(problem)}; --html names the page file to write"
         raise PageError(msg)
-    folder = p.parent if str(p.parent) else Path()
-    # The one reliable test of a folder: make a file in it, and remove it
-    # (named first, so that a stop in between still finds it).
-    probe = temporary_name(p)
-    refused = False
-    try:
-        os.close(create_temporary(probe))
-    except OSError as err:  # nothing was made
-        refused = True
-        msg = f"{shown(p)}: cannot write in {shown(folder)}: {err.strerror or err}"
-        raise PageError(msg) from None
-    finally:
-        if not refused:
-            probe.unlink(missing_ok=True)
     return p
 
 
@@ -407,26 +388,12 @@ def save_trace_page(
         msg = f"{shown(p)}: --html writes a web page; give a name ending in .html"
         raise PageError(msg)
     data = trace_page(traced, title=title, lesson=lesson, start=start).encode("utf-8")
-    folder = p.parent if str(p.parent) else Path()
-    # Named before it exists: a stop at any point below, even the instant
-    # after the file is created, finds the name to remove.
-    tmp = temporary_name(p)
-    creating = True
+    from convcli.saving import write_atomically  # the images' atomic write
+
+    def write(stream: BinaryIO) -> None:
+        stream.write(data)
+
     try:
-        handle = create_temporary(tmp)
-        creating = False
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        finish(tmp, p)
-    except OSError as err:
-        why = err.strerror or err
-        if creating:  # nothing was made
-            msg = f"{shown(p)}: cannot write in {shown(folder)}: {why}"
-            raise PageError(msg) from None
-        tmp.unlink(missing_ok=True)
-        msg = f"{shown(p)}: cannot write: {why}"
-        raise PageError(msg) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return p
+        return write_atomically(p, write)
+    except ConvcliError as err:  # an ImageError: the same message, the page's class
+        raise PageError(str(err)) from None

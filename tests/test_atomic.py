@@ -86,20 +86,20 @@ def test_a_stop_the_instant_a_temporary_file_is_made_leaves_none(
     import convcli.manifest
     import convcli.saving
     import convcli.trace_gif
+    import convcli.trace_html
     from convcli import atomic
 
-    for module in (convcli.saving, convcli.manifest, convcli.trace_gif):
-        monkeypatch.setattr(
-            module,
-            "create_temporary",
-            _interrupted_after_creating(atomic.create_temporary),
-        )
+    stop = _interrupted_after_creating(atomic.create_temporary)
+    for module in (convcli.saving, convcli.manifest, atomic):  # atomic: the probe
+        monkeypatch.setattr(module, "create_temporary", stop)
     with pytest.raises(KeyboardInterrupt):
         convcli.saving.save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(KeyboardInterrupt):
         convcli.manifest.Manifest.open(tmp_path / "m.jsonl")
     with pytest.raises(KeyboardInterrupt):
         convcli.trace_gif.check_gif_path(tmp_path / "t.gif", {})
+    with pytest.raises(KeyboardInterrupt):
+        convcli.trace_html.check_page_path(tmp_path / "t.html", {})
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

@@ -269,7 +269,7 @@ def test_a_failed_write_leaves_the_old_file(
         msg = "disk full"
         raise OSError(28, msg)
 
-    monkeypatch.setattr("convcli.trace_html.finish", full)
+    monkeypatch.setattr("convcli.saving.finish", full)  # the atomic write's rename
     with pytest.raises(PageError, match=r"keep\.html: cannot write: disk full"):
         save_trace_page(target, trace([[1, 2], [3, 4]], [[1, 0], [0, 1]]))
     err = _fails(["--demo", "seed", "--html", str(target)], code=1)
