@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -189,6 +190,33 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
+def intro_lines(title: str, lesson: str, width: int) -> list[Text]:
+    """Return a header's title (bold) and lesson (italic), wrapped, then a blank line."""
+    lines: list[Text] = []
+    if title:
+        lines.extend(
+            Text(part, style="bold")
+            for part in _wrapped(f"convcli trace: {title}", width, 2)
+        )
+    if lesson:
+        lines.extend(Text(part, style="italic") for part in _wrapped(lesson, width))
+    if lines:
+        lines.append(Text())
+    return lines
+
+
+def header_rows(lines: list[Text], width: int) -> Callable[..., None]:
+    """Return ``row(label, text, style="")``, which appends a labelled, wrapped row to ``lines``."""
+
+    def row(label: str, text: str, style: str = "") -> None:
+        for i, part in enumerate(_wrapped(text, width - _LABEL, 2)):
+            line = Text(f"{label if i == 0 else '':<{_LABEL}}", style="bold")
+            line.append(part, style=style)
+            lines.append(line)
+
+    return row
+
+
 def trace_header(
     t: Trace,
     *,
@@ -205,22 +233,8 @@ def trace_header(
     lab = _labels(t)
     channels, height, width_in = t.input.shape
     kh, kw = t.kernel
-    lines: list[Text] = []
-    if title:
-        lines.extend(
-            Text(part, style="bold")
-            for part in _wrapped(f"convcli trace: {title}", width, 2)
-        )
-    if lesson:
-        lines.extend(Text(part, style="italic") for part in _wrapped(lesson, width))
-    if lines:
-        lines.append(Text())
-
-    def row(label: str, text: str, style: str = "") -> None:
-        for i, part in enumerate(_wrapped(text, width - _LABEL, 2)):
-            line = Text(f"{label if i == 0 else '':<{_LABEL}}", style="bold")
-            line.append(part, style=style)
-            lines.append(line)
+    lines = intro_lines(title, lesson, width)
+    row = header_rows(lines, width)
 
     row("input", f"x  {height} x {width_in} x {channels}  (H x W x C)")
     row("padding", _pads_text(t))

@@ -14,11 +14,11 @@ from convcli.render.trace import (
     _side_by_side,
     _width,
     _wrapped,
+    header_rows,
+    intro_lines,
 )
 from convcli.tracing import format_number
 from convcli.tracing_transposed import PADDING, TransposedTrace, transposed_size
-
-_LABEL = 10
 
 
 def _one(pair: tuple[int, int]) -> str:
@@ -45,22 +45,8 @@ def transposed_header(
     """Return what comes before the stamps: the layer, its output size, its cost."""
     channels, height, width_in = t.input.shape
     kh, kw = t.kernel
-    lines: list[Text] = []
-    if title:
-        lines.extend(
-            Text(part, style="bold")
-            for part in _wrapped(f"convcli trace: {title}", width, 2)
-        )
-    if lesson:
-        lines.extend(Text(part, style="italic") for part in _wrapped(lesson, width))
-    if lines:
-        lines.append(Text())
-
-    def row(label: str, text: str) -> None:
-        for i, part in enumerate(_wrapped(text, width - _LABEL, 2)):
-            line = Text(f"{label if i == 0 else '':<{_LABEL}}", style="bold")
-            line.append(part)
-            lines.append(line)
+    lines = intro_lines(title, lesson, width)
+    row = header_rows(lines, width)
 
     row("input", f"x  {height} x {width_in} x {channels}  (H x W x C)")
     per_out = t.weights.shape[1]
