@@ -70,6 +70,9 @@ class Kernel:
         Where it came from: a path, ``catalogue``, ``generator`` or ``inline``.
     params : dict
         A generator's parameters, defaults filled in.
+    steps : tuple of Kernel
+        A ``--chain``'s kernels in order (`convcli.chain`); this one's other
+        fields are the last step's. Empty: one kernel.
     """
 
     name: str
@@ -82,6 +85,7 @@ class Kernel:
     filter_names: tuple[str, ...] = ()
     source: str = ""
     params: dict[str, float] = field(default_factory=dict)
+    steps: tuple[Kernel, ...] = ()
 
     @property
     def is_bank(self) -> bool:

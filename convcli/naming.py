@@ -81,6 +81,8 @@ def kernel_tag(kernel: Kernel) -> str:
     A kernel read from a file given by its path is named after the file's
     stem (not its ``name:`` line); a catalogue file's stem is its name.
     """
+    if kernel.steps:  # --chain: its kernels' tags joined by +
+        return "+".join(kernel_tag(step) for step in kernel.steps)
     name = kernel.name
     if kernel.source not in _NOT_FILES:  # by its text, not the disk: a Dask worker
         name = os.path.splitext(os.path.basename(kernel.source))[0]  # may not see it

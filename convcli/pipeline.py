@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from convcli import core, images
 from convcli.atomic import same_file
+from convcli.chain import chain_shapes
 from convcli.errors import ConvcliError
 from convcli.kernels import Kernel
 from convcli.names import LIKE_NAMES
@@ -67,6 +68,7 @@ class ApplyResult:
     frames: int = 1  # of an animation, every one filtered
     notes: tuple[str, ...] = ()  # what was lost on the way (16-bit read as 8-bit)
     like: str | None = None  # the --like library that set flip, border, anchor, range
+    chain: tuple[tuple[str, tuple[int, int, int]], ...] = ()  # --chain's steps, sizes
 
 
 def filter_maps(
@@ -81,6 +83,10 @@ def filter_maps(
     sum, max) accumulates them in place into one image, one map alive besides
     the result; ``stack`` keeps one output per filter.
     """
+    if kernel.steps:  # --chain: each step on the previous one's map
+        from convcli.chain import filter_chain
+
+        return filter_chain(pixels, kernel, options, filter_maps)
     kw: dict[str, Any] = {
         "stride": options.stride,
         "padding": options.padding,
@@ -411,7 +417,10 @@ def apply_one(
         outputs.append(Output(target, (int(h), int(w), int(c)), name))
         seconds["filter"] += t3 - t2
         seconds["save"] += time.perf_counter() - t3
-    return _result(header, picture.shape, kernel, explanation, outputs, seconds)
+    result = _result(header, picture.shape, kernel, explanation, outputs, seconds)
+    return dataclasses.replace(
+        result, chain=chain_shapes(picture.shape, kernel, options, check_geometry)
+    )
 
 
 def _render(
@@ -555,7 +564,10 @@ def _animate(
     assert first is not None
     assert explanation is not None
     result = _result(header, first.shape, kernel, explanation, outputs, seconds)
-    return dataclasses.replace(result, frames=header.frames, notes=tuple(notes))
+    steps = chain_shapes(first.shape, kernel, options, check_geometry)
+    return dataclasses.replace(
+        result, frames=header.frames, notes=tuple(notes), chain=steps
+    )
 
 
 def _frames(header: images.Header, options: ApplyOptions) -> Iterator[images.Picture]:

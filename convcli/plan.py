@@ -46,6 +46,7 @@ class ApplyOptions:
         None  # --name TEMPLATE (`convcli.naming`); None: the default name
     )
     format: str | None = None  # --format EXT: the outputs' ending; None: the input's
+    chain: bool = False  # --chain: the kernels run in order as one (`convcli.chain`)
 
 
 NAME_MAX = 255
@@ -404,6 +405,10 @@ def check_pair(
     options: ApplyOptions,
 ) -> tuple[int, int]:
     """Refuse options, kernels and sizes that do not fit the image; return (H', W')."""
+    if kernel.steps:  # --chain: every step checked on the size before it
+        from convcli.chain import check_chain
+
+        return check_chain(label, in_hw, channels, alpha, kernel, options, check_pair)
     c = _channels(channels, options.channels)
     depth = kernel.weights.shape[1] if kernel.is_bank else 1
     if options.alpha not in ALPHA_MODES:

@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "convcli.naming": 4,  # output names, tags and --name templates (plan uses it)
     "convcli.plan": 4,  # a pair's outputs and checks, from headers (pipeline uses it)
     "convcli.pipeline": 4,
+    "convcli.chain": 4,  # --chain: kernels in order as one (plan and pipeline use it)
     # many images; the Dask executor uses batch, never the reverse
     "convcli.batch": 5,
     "convcli.manifest": 5,  # batch's --manifest (batch uses it, never the reverse)

@@ -34,6 +34,7 @@ from convcli.cli.options import (
     REFLECT,
     AlphaOpt,
     BorderOpt,
+    ChainOpt,
     ChannelsOpt,
     CompressOpt,
     CvalOpt,
@@ -107,6 +108,7 @@ def apply(
     montage: MontageOpt = None,
     like_library: LikeOpt = None,
     frame: FrameOpt = None,
+    chain: ChainOpt = False,
     fmt: FormatOpt = None,
     name: NameOpt = None,
 ) -> None:
@@ -147,6 +149,7 @@ def apply(
             frame=frame,
             name=name,
             fmt=fmt,
+            chain=chain,
         )
     pipes = Pipes(list(images), out)
     try:  # the temporary folder goes, however the run ends (Ctrl-C while reading too)
@@ -263,6 +266,7 @@ def _plan(
         The first problem found, naming the file(s); nothing is written.
     """
     from convcli import images
+    from convcli.chain import chain_pairs
     from convcli.kernels import load_kernel
     from convcli.pipeline import like, map_names, plan_pair
 
@@ -270,6 +274,7 @@ def _plan(
     pairs = [(k, options) for k in kernels]
     if like_library is not None:
         pairs = [like(like_library.value, k, options) for k in kernels]
+    pairs = chain_pairs(pairs, options)  # --chain: one kernel of them all
     headers = [images.probe(p, max_pixels=options.max_pixels) for p in paths]
     out, folder = _out_target(out_text)
     if out is not None and not folder:
@@ -613,6 +618,9 @@ def _result_json(run: _Run) -> dict[str, Any]:
                     "seconds": r.seconds,
                 }
             )
+            if r.chain:  # --chain: each step's kernel and the size after it
+                steps = [{"kernel": k, "shape": list(s)} for k, s in r.chain]
+                entry["outputs"][-1]["chain"] = steps
     doc: dict[str, Any] = {"inputs": list(inputs.values())}
     doc["failed"] = [
         {

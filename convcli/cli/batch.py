@@ -18,6 +18,7 @@ from convcli.cli.options import (
     REFLECT,
     AlphaOpt,
     BorderOpt,
+    ChainOpt,
     ChannelsOpt,
     CompressOpt,
     CvalOpt,
@@ -122,6 +123,7 @@ def batch(
     alpha: AlphaOpt = CARRY,
     like_library: LikeOpt = None,
     frame: FrameOpt = None,
+    chain: ChainOpt = False,
     name: NameOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
@@ -163,6 +165,7 @@ def batch(
                 frame=frame,
                 name=name,
                 fmt=fmt,
+                chain=chain,
             )
             plan = _plan(kernel, options, like_library, skip_existing)
             if scheduler is not None:  # remote workers have other working folders
@@ -241,6 +244,7 @@ def _plan(
 ) -> Plan:
     """Load the kernels and pair each with its options (``--like`` adjusts them)."""
     from convcli.batch import Plan
+    from convcli.chain import chain_pairs
     from convcli.kernels import load_kernel
     from convcli.pipeline import like
 
@@ -248,6 +252,7 @@ def _plan(
     pairs = [(k, options) for k in kernels]
     if like_library is not None:
         pairs = [like(like_library.value, k, options) for k in kernels]
+    pairs = chain_pairs(pairs, options)  # --chain: one kernel of them all
     return Plan(tuple(pairs), skip_existing=skip_existing)
 
 

@@ -153,6 +153,15 @@ AlphaOpt = Annotated[
         "alpha so transparent pixels do not bleed in."
     ),
 ]
+ChainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--chain",
+        help="Run the -k kernels in order, each on the previous result, and write "
+        "one output per image (a.blur+sobel.png); stride, padding, dilation, border "
+        "and flip apply to every step, the range once at the end.",
+    ),
+]
 FrameOpt = Annotated[
     int | None,
     typer.Option(
@@ -240,6 +249,7 @@ def apply_options(
     frame: int | None = None,
     name: str | None = None,
     fmt: str | None = None,
+    chain: bool = False,
 ) -> ApplyOptions:
     """Check the shared options' syntax and return them as `ApplyOptions`."""
     from convcli.naming import check_format, check_template, same_format
@@ -268,4 +278,5 @@ def apply_options(
         frame=frame,
         name=None if name is None else check_template(name),
         format=ending,
+        chain=chain,
     )

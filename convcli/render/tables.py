@@ -68,6 +68,8 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     table.add_row(
         "kernel", Text(f"{r.kernel.name}  {_hwc(r.kernel_shape)}  ({dims}){combine}")
     )
+    for i, (step, shape) in enumerate(r.chain, 1):  # --chain: each step, its size
+        table.add_row(f"step {i}", Text(f"{step}  {_hwc(shape)}"))
     table.add_row("stride", f"{r.stride[0]}, {r.stride[1]}  (rows, cols)")
     top, bottom, left, right = r.padding
     table.add_row(
@@ -77,7 +79,8 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     table.add_row("border", r.border)
     if r.like:
         table.add_row("like", Text(like_text(r.like)))
-    for i, part in enumerate(r.formula.split("; ")):
+    formula = [] if r.chain else r.formula.split("; ")  # --chain: the step rows
+    for i, part in enumerate(formula):
         table.add_row("output size" if i == 0 else "", part)
     for out in r.outputs:
         label = Text("output" + (f" [{_shown(out.filter)}]" if out.filter else ""))
