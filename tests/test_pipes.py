@@ -156,3 +156,32 @@ def test_a_terminal_as_binary_stdout_is_refused(tmp_path: Path) -> None:
         os.close(leader)
     assert done.returncode == 2
     assert done.stderr.decode().startswith("Error: -o -: stdout is a terminal")
+
+
+def test_the_readmes_pipe_runs_as_written(tmp_path: Path) -> None:
+    """The README's shell example, run by bash in a copy of the checkout's samples."""
+    import os
+    import re
+    import shutil
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```sh\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    lines = [
+        line for block in blocks for line in block.splitlines() if "| convcli" in line
+    ]
+    assert lines, "the README shows a pipe"
+    shutil.copytree(readme.parent / "sample_images", tmp_path / "sample_images")
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for line in lines:
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (line, done.stderr.decode())
+    with Image.open(tmp_path / "edges.png") as img:
+        assert img.size == (600, 400)
