@@ -37,7 +37,8 @@ LAYERS: dict[str, int] = {
     "convcli.images": 2,
     "convcli.picture": 2,  # the decoded image in numpy (images re-exports it)
     "convcli.deep_headers": 2,  # PNG and TIFF headers, stdlib only (deep_images uses it)
-    "convcli.deep_images": 2,  # 16-bit colour PNG and TIFF (images uses it)
+    "convcli.deep_images": 2,
+    "convcli.tiff_stream": 2,  # TIFF by bands, for images bigger than memory  # 16-bit colour PNG and TIFF (images uses it)
     "convcli.saving": 2,  # writing image files (images re-exports it)
     "convcli.montage": 2,  # labelled montages (images.montage reads and writes them)
     "convcli.trace_gif": 2,
