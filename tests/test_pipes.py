@@ -185,3 +185,40 @@ def test_the_readmes_pipe_runs_as_written(tmp_path: Path) -> None:
         assert done.returncode == 0, (line, done.stderr.decode())
     with Image.open(tmp_path / "edges.png") as img:
         assert img.size == (600, 400)
+
+
+def test_a_signal_while_stdout_is_written_leaves_a_whole_image(tmp_path: Path) -> None:
+    """SIGTERM while a slow reader holds the pipe full: the image still ends whole."""
+    import os
+    import signal
+    import time
+
+    x = np.random.default_rng(2).integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    Image.fromarray(x).save(tmp_path / "a.png")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "convcli",
+            "apply",
+            "a.png",
+            "-k",
+            "blur",
+            "-o",
+            "-",
+            "-q",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # The copy has begun; the pipe then fills. (os.read: communicate reads the
+    # raw pipe, past anything a buffered read would keep.)
+    first = os.read(proc.stdout.fileno(), 1024)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    with Image.open(io.BytesIO(first + rest)) as img:
+        img.load()
+        assert img.size == (800, 600)

@@ -159,12 +159,19 @@ class Pipes:
         return replace(result, input=source, outputs=outputs)
 
     def write_stdout(self) -> None:
-        """Copy the output to stdout (binary), once the run made it."""
+        """Copy the output to stdout (binary), once the run made it.
+
+        Stop signals are held until the copy ends (then the exit code says
+        so): a reader gets the whole image or nothing, as a file gets its
+        rename. A reader that goes away ends the copy (EPIPE).
+        """
         if self.to_stdout is None or not self.to_stdout.is_file():
             return
-        with self.to_stdout.open("rb") as source:
+        from convcli.workers import held_signals
+
+        with held_signals(), self.to_stdout.open("rb") as source:
             shutil.copyfileobj(source, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+            sys.stdout.buffer.flush()
 
     def close(self) -> None:
         """Remove the temporary folder and everything in it."""
