@@ -22,7 +22,6 @@ from convcli.core.geometry import (
     IntPair,
     Padding,
     _check_call,
-    _check_groups,
     border_index,
 )
 from convcli.errors import ShapeError
@@ -259,15 +258,13 @@ def trace(
     ([[[2.0, 3.0], [5.0, 6.0]]], [[[2.0, 0.0], [0.0, -6.0]]], 6.0)
     """
     xa = np.asarray(x, dtype=np.float64)
-    wa = np.asarray(w)  # conv2d's checks say what is wrong with its dtype
-    x3 = xa[:, :, np.newaxis] if xa.ndim == 2 else xa
-    per_group = _group_channels(x3, wa, groups)
-    # Checked as one group's call: its channels against the filters' depth.
-    probe = x3[:, :, :per_group] if xa.ndim == 3 and wa.ndim == 4 else xa
-    call = _check_call(probe, wa, bias, stride, padding, dilation, border, cval, flip)
+    call = _check_call(
+        xa, w, bias, stride, padding, dilation, border, cval, flip, groups
+    )
     g = call.geometry
-    height, width = g.in_shape[:2]
-    channels = x3.shape[2]
+    height, width, channels = g.in_shape
+    x3 = call.x
+    per_group = channels // call.groups if call.bank else 1
     if max(height, width) > min(max_side, TRACE_MAX_PADDED):
         msg = (
             f"a trace shows inputs up to {max_side}x{max_side} per channel; "
@@ -321,7 +318,7 @@ def trace(
     )[:, ::sh, ::sw, ::dh, ::dw][:, :out_h, :out_w].transpose(1, 2, 0, 3, 4)
     steps = []
     output = np.empty((depth, out_h, out_w))
-    groups = groups if call.bank else channels
+    groups = call.groups if call.bank else channels
     per_out = depth // groups
     for d in range(depth):
         first = d // per_out * per_group
@@ -363,16 +360,6 @@ def trace(
         cval=g.cval,
         flip=flip,
     )
-
-
-def _group_channels(x: FloatArray, w: FloatArray, groups: int) -> int:
-    """Check ``groups`` against x (H, W, C) and w as conv2d does; return one group's channels.
-
-    A 2-D kernel filters every channel on its own (groups 1 or C: one channel each).
-    """
-    channels = int(x.shape[2])
-    n = _check_groups(groups, x.shape, w.shape, channels)
-    return 1 if w.ndim != 4 else channels // n
 
 
 def trace_steps(
