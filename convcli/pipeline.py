@@ -417,7 +417,9 @@ def apply_one(
         outputs.append(Output(target, (int(h), int(w), int(c)), name))
         seconds["filter"] += t3 - t2
         seconds["save"] += time.perf_counter() - t3
-    result = _result(header, picture.shape, kernel, explanation, outputs, seconds)
+    result = _result(
+        header, picture.shape, kernel, explanation, outputs, seconds, options
+    )
     return dataclasses.replace(
         result, chain=chain_shapes(picture.shape, kernel, options, check_geometry)
     )
@@ -563,7 +565,9 @@ def _animate(
         lap("save")
     assert first is not None
     assert explanation is not None
-    result = _result(header, first.shape, kernel, explanation, outputs, seconds)
+    result = _result(
+        header, first.shape, kernel, explanation, outputs, seconds, options
+    )
     steps = chain_shapes(first.shape, kernel, options, check_geometry)
     return dataclasses.replace(
         result, frames=header.frames, notes=tuple(notes), chain=steps
@@ -608,6 +612,7 @@ def _result(
     explanation: core.Explanation,
     outputs: list[Output],
     seconds: dict[str, float],
+    options: ApplyOptions,
 ) -> ApplyResult:
     """Gather what the CLI shows of one pair, with the output-size formula filled in."""
     kh, kw = kernel.size
@@ -634,4 +639,5 @@ def _result(
         seconds=seconds,
         costs=dict(explanation.costs),
         notes=header.notes,
+        like=options.like,
     )

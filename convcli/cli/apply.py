@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -201,8 +201,6 @@ def _apply(
         _warn([n for r in run.results for n in r.notes], shown_notes)
     to_stderr = pipes.to_stdout is not None  # stdout carries the image
     run.results = [pipes.as_given(r) for r in run.results]
-    if like_library is not None:  # the tables' like row, --json's "like"
-        run.results = [replace(r, like=like_library.value) for r in run.results]
     for failure in [*run.failures, *([run.cut_short] if run.cut_short else [])]:
         failure.error = pipes.shown(failure.error)
         failure.label = pipes.shown(failure.label)
