@@ -27,7 +27,7 @@ from convcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import numpy.typing as npt
 
@@ -588,12 +588,11 @@ def _print_text(
             soft_wrap=True,
         )
         if not summary:
-            for i in indices if n == 0 else range(len(t.steps)):
-                show()
-                show(render.trace_step(t, i, width=width), soft_wrap=True)
-                if not pause():
-                    summary = True
-                    break
+            steps = indices if n == 0 else range(len(t.steps))
+            shown_all = _show_steps(
+                (render.trace_step(t, i, width=width) for i in steps), pause
+            )
+            summary = not shown_all
         if not one_step:
             show()
             show(render.trace_summary(t), soft_wrap=True)
@@ -621,12 +620,8 @@ def _print_transposed(
     )
     going = not summary
     if going and not one_step:
-        for i in range(len(t.stamps)):
-            show()
-            show(view.stamp_step(t, i, width=width), soft_wrap=True)
-            if not pause():
-                going = False
-                break
+        stamps = (view.stamp_step(t, i, width=width) for i in range(len(t.stamps)))
+        going = _show_steps(stamps, pause)
     if not one_step:
         show()
         show(view.transposed_result(t, width=width), soft_wrap=True)
@@ -634,11 +629,19 @@ def _print_transposed(
         show()
         show(view.convolution_intro(t, width=width), soft_wrap=True)
         cells = view.padding_cells(t)
-        for i in indices:
-            show()
-            show(
-                render.trace_step(t.conv, i, width=width, padding=cells),
-                soft_wrap=True,
-            )
-            if not pause():
-                break
+        _show_steps(
+            (render.trace_step(t.conv, i, width=width, padding=cells) for i in indices),
+            pause,
+        )
+
+
+def _show_steps(blocks: Iterator[Any], pause: Callable[[], bool]) -> bool:
+    """Print each block after a blank line, pausing between; False if stopped (q)."""
+    from convcli import render
+
+    for block in blocks:
+        render.console.print()
+        render.console.print(block, soft_wrap=True)
+        if not pause():
+            return False
+    return True
