@@ -1,4 +1,4 @@
-"""Combining a bank's maps band by band (`convcli.pipeline._combine_by_bands`).
+"""Combining a bank's maps band by band (`convcli.filtering._combine_by_bands`).
 
 Magnitude, sum and max of several 2-D filters are computed in bands of rows,
 so that no whole-image map but the result exists. The values must be those of
@@ -17,7 +17,7 @@ from PIL import Image
 from reference import reference_conv2d
 from typer.testing import CliRunner
 
-from convcli import kernels, pipeline
+from convcli import filtering, kernels
 from convcli.cli import app
 from convcli.pipeline import ApplyOptions, filter_maps
 
@@ -49,7 +49,7 @@ def combined_reference(
 @pytest.fixture
 def small_bands(monkeypatch: pytest.MonkeyPatch) -> None:
     """Bands of about 5 rows of a 40-pixel-wide RGB image."""
-    monkeypatch.setattr(pipeline, "_BAND_BYTES", 40 * 3 * 4 * 5)
+    monkeypatch.setattr(filtering, "_BAND_BYTES", 40 * 3 * 4 * 5)
 
 
 @pytest.mark.usefixtures("small_bands")
@@ -68,7 +68,7 @@ def test_banded_combine_is_the_whole_image_combine(
     maps, explanation = filter_maps(x, kernel, options)
     extent = dilation * (kernel.size[0] - 1) + 1
     # Banded unless a window can lie in the padding alone (2 rows of padding, 2x2)
-    assert pipeline._bands_fit(x, explanation) == (
+    assert filtering._bands_fit(x, explanation) == (
         max(explanation.padding[:2]) < extent
     )
     (_, result), *rest = list(maps)
@@ -84,7 +84,7 @@ def test_wrap_and_stride_use_whole_maps() -> None:
     kernel = kernels.load_kernel("sobel")
     for options in (ApplyOptions(border="wrap"), ApplyOptions(stride=2)):
         maps, explanation = filter_maps(x, kernel, options)
-        assert not pipeline._bands_fit(x, explanation)
+        assert not filtering._bands_fit(x, explanation)
         (_, result), *_ = list(maps)
         expected = combined_reference(x, kernel, options)
         if options.stride == 2:
@@ -108,7 +108,7 @@ def test_apply_writes_the_same_image_banded_or_not(
     banded = tmp_path / "banded.png"
     result = runner.invoke(app, ["apply", str(src), "-k", "sobel", "-o", str(banded)])
     assert result.exit_code == 0, result.output
-    monkeypatch.setattr(pipeline, "_BAND_BYTES", 1 << 40)  # one band: whole maps
+    monkeypatch.setattr(filtering, "_BAND_BYTES", 1 << 40)  # one band: whole maps
     whole = tmp_path / "whole.png"
     result = runner.invoke(app, ["apply", str(src), "-k", "sobel", "-o", str(whole)])
     assert result.exit_code == 0, result.output

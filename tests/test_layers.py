@@ -49,6 +49,10 @@ LAYERS: dict[str, int] = {
     # one image through one kernel
     "convcli.naming": 4,  # output names, tags and --name templates (plan uses it)
     "convcli.plan": 4,  # a pair's outputs and checks, from headers (pipeline uses it)
+    "convcli.likes": 4,  # --like's settings (pipeline re-exports them)
+    "convcli.filtering": 4,  # maps, alpha and output pixels of one picture in memory
+    "convcli.outcome": 4,  # what a pair did (ApplyResult)
+    "convcli.streaming": 4,  # one TIFF bigger than memory, band by band
     "convcli.pipeline": 4,
     "convcli.chain": 4,  # --chain: kernels in order as one (plan and pipeline use it)
     # many images; the Dask executor uses batch, never the reverse
