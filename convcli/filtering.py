@@ -41,29 +41,17 @@ def filter_maps(
         from convcli.chain import filter_chain
 
         return filter_chain(pixels, kernel, options, filter_maps)
-    kw: dict[str, Any] = {
-        "stride": options.stride,
-        "padding": options.padding,
-        "dilation": options.dilation,
-        "border": options.border,
-        "cval": options.cval,
-        "flip": options.flip,
-    }
+    kw = _call_options(options)
     w = kernel.weights
+    explanation = explain_maps(pixels, kernel, options)
+    chosen = cast("core.Method", explanation.method)
     if not kernel.is_bank:
         bias = kernel.bias[0] if kernel.bias else None
-        explanation = core.explain(pixels, w, bias, method=options.method, **kw)
-        chosen = cast("core.Method", explanation.method)
         result = core.conv2d(pixels, w, bias, method=chosen, **kw)
         return iter([(None, result)]), explanation
     names = kernel.filter_names or tuple(f"f{d}" for d in range(w.shape[0]))
     biases = list(kernel.bias or (0.0,) * w.shape[0])
     each_channel = w.shape[1] == 1  # else a bank over the C channels: see `plan_pair`
-    first = w[0, 0] if each_channel else w
-    explanation = core.explain(
-        pixels, first, None if each_channel else biases, method=options.method, **kw
-    )
-    chosen = cast("core.Method", explanation.method)
 
     def maps() -> Iterator[FloatArray]:
         if each_channel:  # 2-D calls: faster than a bank's GEMM, one map at a time
@@ -82,6 +70,38 @@ def filter_maps(
         )
         return iter([(None, combined)]), explanation
     return iter([(None, _combine(maps(), kernel.combine))]), explanation
+
+
+def _call_options(options: ApplyOptions) -> dict[str, Any]:
+    """Return the keyword arguments of `core.conv2d` that ``options`` sets."""
+    return {
+        "stride": options.stride,
+        "padding": options.padding,
+        "dilation": options.dilation,
+        "border": options.border,
+        "cval": options.cval,
+        "flip": options.flip,
+    }
+
+
+def explain_maps(
+    pixels: FloatArray, kernel: Kernel, options: ApplyOptions
+) -> core.Explanation:
+    """Return how `filter_maps` filters ``pixels``: the method, the resolved geometry.
+
+    Reads only the shape and dtype of ``pixels`` (a zero-stride view of an
+    image's shape will do), so a streamed image is explained as a whole. A
+    bank of 2-D filters is explained by its first filter.
+    """
+    w = kernel.weights
+    kw = _call_options(options)
+    if not kernel.is_bank:
+        bias = kernel.bias[0] if kernel.bias else None
+        return core.explain(pixels, w, bias, method=options.method, **kw)
+    if w.shape[1] == 1:
+        return core.explain(pixels, w[0, 0], None, method=options.method, **kw)
+    biases = list(kernel.bias or (0.0,) * w.shape[0])
+    return core.explain(pixels, w, biases, method=options.method, **kw)
 
 
 # Input bytes (float32) of one band of `_combine_by_bands`: a few MiB stay in

@@ -158,6 +158,9 @@ class Header:
     notes : tuple of str
         What the reading loses, one line each (16-bit colour read as 8-bit
         when its decoder is missing).
+    streamed : bool
+        Whether the image is read band by band (`convcli.streaming`), not
+        decoded whole: a TIFF bigger than memory, or ``--stream``.
     """
 
     path: Path
@@ -170,6 +173,7 @@ class Header:
     loop: int | None = None
     mixed: str | None = None
     notes: tuple[str, ...] = ()
+    streamed: bool = False
 
     @property
     def pixels(self) -> int:

@@ -46,6 +46,7 @@ class ApplyResult:
     notes: tuple[str, ...] = ()  # what was lost on the way (16-bit read as 8-bit)
     like: str | None = None  # the --like library that set flip, border, anchor, range
     chain: tuple[tuple[str, tuple[int, int, int]], ...] = ()  # --chain's steps, sizes
+    bands: tuple[int, int] | None = None  # streamed: (bands, output rows per band)
 
 
 def result(

@@ -11,10 +11,11 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from convcli import core, images
+from convcli import core, images, streaming
 from convcli.atomic import same_file
 from convcli.chain import chain_shapes
 from convcli.errors import ConvcliError
@@ -38,6 +39,13 @@ from convcli.plan import plan_pair as plan_pair
 from convcli.plan import planned_outputs as planned_outputs
 
 
+def probe(path: Path, options: ApplyOptions) -> images.Header:
+    """Read an input's header: a TIFF to stream (`convcli.streaming`), or any image to load."""
+    if streaming.streams(path, options):
+        return streaming.probe(path, options)
+    return images.probe(path, max_pixels=options.max_pixels)
+
+
 def apply_one(
     path: Path,
     kernel: Kernel,
@@ -47,6 +55,8 @@ def apply_one(
     folder: bool | None = None,
     written: list[Output] | None = None,
     number: int = 1,
+    progress: streaming.ProgressFn | None = None,
+    runner: streaming.BandRunner[Any] | None = None,
 ) -> ApplyResult:
     """Filter one image with one kernel and write `planned_outputs`; never the input.
 
@@ -63,7 +73,7 @@ def apply_one(
         a failed write. No partial file is left behind.
     """
     t0 = time.perf_counter()
-    header = images.probe(path, max_pixels=options.max_pixels)
+    header = probe(path, options)
     label = f"{images.shown(path)} x {kernel.name}"
     out_hw = check_pair(
         label, header.size, header.channels, header.alpha, kernel, options
@@ -75,6 +85,17 @@ def apply_one(
             msg = f"{images.shown(target)}: the output would overwrite the input; choose another -o"
             raise ConvcliError(msg)
     outputs = [] if written is None else written
+    if header.streamed:
+        return streaming.apply_streamed(
+            header,
+            kernel,
+            options,
+            targets,
+            outputs,
+            t0,
+            progress=progress,
+            runner=runner,
+        )
     if frames > 1:
         return _animate(header, kernel, options, targets, outputs, t0)
     picture = images.load(path, max_pixels=options.max_pixels, frame=options.frame or 0)

@@ -47,6 +47,15 @@ class ApplyOptions:
     )
     format: str | None = None  # --format EXT: the outputs' ending; None: the input's
     chain: bool = False  # --chain: the kernels run in order as one (`convcli.chain`)
+    stream: bool | None = (
+        None  # --stream / --no-stream; None: by size (`convcli.streaming`)
+    )
+    memory: int | None = (
+        None  # --memory: bytes an image may take in memory; None: the default
+    )
+    band_rows: int | None = (
+        None  # --band-rows: output rows per streamed band; None: by memory
+    )
 
 
 NAME_MAX = 255
@@ -318,6 +327,8 @@ def plan_pair(
     outputs = planned_outputs(
         header.path, kernel, options, out, folder=folder, number=number
     )
+    if header.streamed:
+        _check_streamed(header, kernel, outputs)
     for target in outputs:
         if options.float_output and out_c != 1:
             msg = f"{images.shown(target)}: --float writes one-channel TIFFs; add --channels gray"
@@ -337,6 +348,23 @@ def plan_pair(
     return PairPlan(
         header, kernel, options, label, tuple(outputs), (*out_hw, out_c), number
     )
+
+
+def _check_streamed(header: images.Header, kernel: Kernel, outputs: list[Path]) -> None:
+    """Refuse what a streamed image cannot do: outputs other than TIFF, ``--chain``."""
+    name = images.shown(header.path)
+    for target in outputs:
+        fmt, _ = images.output_format(target)
+        if fmt != "TIFF":
+            msg = (
+                f"{name} is streamed (bigger than memory, or --stream), and a streamed "
+                f"image is written as tiled TIFF: {images.shown(target)} is {fmt}; "
+                "give -o a .tif name or --format tif (--no-stream filters it in memory)"
+            )
+            raise ConvcliError(msg)
+    if kernel.steps:
+        msg = f"{name} is streamed: --chain runs in memory only; run the kernels one by one"
+        raise ConvcliError(msg)
 
 
 def check_frames(

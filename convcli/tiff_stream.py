@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,35 +33,53 @@ class TiffRows:
     Use as a context manager; `read` is the ``read_rows`` of `stream_conv2d`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], page: int = 0) -> None:
         import tifffile
 
         self.path = Path(path)
         try:
             self._file = tifffile.TiffFile(self.path)
-        except (OSError, ValueError, tifffile.TiffFileError) as err:
+            self.pages = len(self._file.pages)
+            if not 0 <= page < self.pages:
+                self._file.close()
+                msg = f"{shown(self.path)} has {self.pages} page(s); got page {page}"
+                raise StreamError(msg)
+            tiff_page = self._file.pages[page]
+        except (OSError, ValueError, IndexError, tifffile.TiffFileError) as err:
+            if isinstance(err, StreamError):
+                raise
             msg = f"{shown(self.path)}: cannot read as TIFF: {err}"
             raise StreamError(msg) from None
-        page = self._file.pages.first  # a TiffPage, never a lighter TiffFrame
-        if page.planarconfig != 1 and page.samplesperpixel > 1:
+        if not isinstance(tiff_page, tifffile.TiffPage):
+            tiff_page = tiff_page.aspage()
+        if tiff_page.planarconfig != 1 and tiff_page.samplesperpixel > 1:
             self._file.close()
             msg = f"{shown(self.path)}: planar (separate) TIFF samples are not streamed"
             raise StreamError(msg)
-        self._page = page
-        shape = tuple(int(n) for n in page.shape)
+        self._page = page_ = tiff_page
+        shape = tuple(int(n) for n in page_.shape)
+        if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
+            self._file.close()
+            msg = f"{shown(self.path)}: a TIFF page of shape {shape} is not an image of 1 to 4 channels"
+            raise StreamError(msg)
         self.shape: tuple[int, int, int] = (
             (shape[0], shape[1], 1)
             if len(shape) == 2
             else (shape[0], shape[1], shape[2])
         )
-        self.dtype = np.dtype(page.dtype)
+        self.dtype = np.dtype(page_.dtype)
+        self.compression = _compression(tifffile.COMPRESSION(page_.compression).name)
+        icc = page_.tags.get(34675)  # InterColorProfile
+        self.icc_profile: bytes | None = None if icc is None else bytes(icc.value)
         height, width, _ = self.shape
-        if page.is_tiled:
-            self._seg_rows, self._seg_cols = int(page.tilelength), int(page.tilewidth)
+        if page_.is_tiled:
+            self._seg_rows, self._seg_cols = int(page_.tilelength), int(page_.tilewidth)
         else:
-            rows = int(page.rowsperstrip) or height
+            rows = int(page_.rowsperstrip) or height
             self._seg_rows, self._seg_cols = min(rows, height), width
         self._across = math.ceil(width / self._seg_cols)
+        self._cache: dict[int, npt.NDArray[Any]] = {}  # segment row -> its pixels
+        self._lock = threading.Lock()  # one file handle: one reader at a time
 
     def __enter__(self) -> TiffRows:
         """Return the reader itself; the file closes at the block's end."""
@@ -75,32 +94,79 @@ class TiffRows:
         self._file.close()
 
     def read(self, first: int, stop: int) -> npt.NDArray[Any]:
-        """Return rows ``first..stop-1`` as (rows, W, C), decoding only their segments."""
+        """Return rows ``first..stop-1`` as (rows, W, C), decoding only their segments.
+
+        The last two rows of segments decoded are kept: bands that overlap
+        (their halos) or that share a row of tiles decode it once.
+        """
         height, width, channels = self.shape
         if not 0 <= first < stop <= height:
             msg = f"rows {first}..{stop} are outside the image's {height} rows"
             raise ValueError(msg)
-        out = np.zeros((stop - first, width, channels), dtype=self.dtype)
-        page, fh = self._page, self._file.filehandle
-        for seg_row in range(first // self._seg_rows, (stop - 1) // self._seg_rows + 1):
-            for seg_col in range(self._across):
-                index = seg_row * self._across + seg_col
-                count = int(page.databytecounts[index])
-                if not count:  # a segment never written holds zeros
-                    continue
-                fh.seek(int(page.dataoffsets[index]))
-                data = fh.read(count)
-                segment, where, _ = page.decode(data, index, jpegtables=page.jpegtables)
-                if segment is None:
-                    continue
-                block = np.asarray(segment).reshape(
-                    segment.shape[-3], segment.shape[-2], -1
-                )
-                y, x = int(where[-3]), int(where[-2])
-                r0, r1 = max(y, first), min(y + block.shape[0], stop)
-                c1 = min(x + block.shape[1], width)
-                out[r0 - first : r1 - first, x:c1] = block[r0 - y : r1 - y, : c1 - x]
+        out = np.empty((stop - first, width, channels), dtype=self.dtype)
+        with self._lock:
+            for seg_row in range(
+                first // self._seg_rows, (stop - 1) // self._seg_rows + 1
+            ):
+                y = seg_row * self._seg_rows
+                rows = self._segment_row(seg_row)
+                r0, r1 = max(y, first), min(y + rows.shape[0], stop)
+                out[r0 - first : r1 - first] = rows[r0 - y : r1 - y]
         return out
+
+    def _segment_row(self, seg_row: int) -> npt.NDArray[Any]:
+        """Return one row of segments (tiles, or a strip), decoded, from the cache if there."""
+        if seg_row in self._cache:
+            return self._cache[seg_row]
+        height, width, channels = self.shape
+        y = seg_row * self._seg_rows
+        rows = np.zeros((min(self._seg_rows, height - y), width, channels), self.dtype)
+        page, fh = self._page, self._file.filehandle
+        for seg_col in range(self._across):
+            index = seg_row * self._across + seg_col
+            count = int(page.databytecounts[index])
+            if not count:  # a segment never written holds zeros
+                continue
+            fh.seek(int(page.dataoffsets[index]))
+            data = fh.read(count)
+            if len(data) != count:
+                msg = (
+                    f"{shown(self.path)}: truncated TIFF (segment {index} is cut short)"
+                )
+                raise StreamError(msg)
+            try:
+                segment, where, _ = page.decode(data, index, jpegtables=page.jpegtables)
+            except Exception as err:  # a codec's own error: corrupt data
+                msg = f"{shown(self.path)}: corrupt TIFF segment {index} ({err})"
+                raise StreamError(msg) from None
+            if segment is None:
+                continue
+            block = np.asarray(segment).reshape(
+                segment.shape[-3], segment.shape[-2], -1
+            )
+            x = int(where[-2])
+            c1 = min(x + block.shape[1], width)
+            n = min(block.shape[0], rows.shape[0])
+            rows[:n, x:c1] = block[:n, : c1 - x]
+        if len(self._cache) >= 2:
+            del self._cache[min(self._cache)]
+        self._cache[seg_row] = rows
+        return rows
+
+
+_WRITABLE = {
+    "NONE": None,
+    "ADOBE_DEFLATE": "zlib",
+    "DEFLATE": "zlib",
+    "LZW": "lzw",
+    "ZSTD": "zstd",
+    "PACKBITS": "packbits",
+}
+
+
+def _compression(name: str) -> str | None:
+    """Return the compression an output gets for an input's: its own, or deflate for a lossy one."""
+    return _WRITABLE.get(name, "zlib")
 
 
 def write_tiled(
@@ -110,12 +176,15 @@ def write_tiled(
     bands: Iterable[tuple[int, npt.NDArray[Any]]],
     *,
     tile: int = 256,
+    compression: str | None = "zlib",
+    icc_profile: bytes | None = None,
 ) -> Path:
     """Write bands of rows ``(first row, rows)`` into a tiled BigTIFF, atomically.
 
     The bands must come in order and cover ``shape``'s rows. The file goes
     to a temporary name beside ``path`` and is renamed when whole; any error
-    or stop removes it.
+    or stop removes it. ``compression`` is tifffile's name (``zlib``, ``lzw``,
+    ``zstd``...) or None; ``icc_profile`` is written as the page's profile.
     """
     import tifffile
 
@@ -153,7 +222,8 @@ def write_tiled(
                 tile=(tile, tile),
                 photometric=photometric,
                 extrasamples=extra,
-                compression="zlib",
+                compression=compression,
+                iccprofile=icc_profile,
             )
         finish(tmp, p)
     except BaseException:

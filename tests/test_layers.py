@@ -59,6 +59,7 @@ LAYERS: dict[str, int] = {
     "convcli.batch": 5,
     "convcli.manifest": 5,  # batch's --manifest (batch uses it, never the reverse)
     "convcli.cluster": 6,
+    "convcli.stream_cluster": 6,  # apply --scheduler: a streamed image's bands on Dask
     # the terminal
     "convcli.render": 7,
     "convcli.cli": 8,

@@ -35,6 +35,8 @@ from convcli.cli.options import (
     PaddingOpt,
     QualityOpt,
     RangeOpt,
+    SchedulerOpt,
+    SchedulerTimeoutOpt,
     StrideOpt,
     apply_options,
 )
@@ -79,17 +81,6 @@ ManifestOpt = Annotated[
     typer.Option(
         metavar="FILE", help="Write a JSON line per item (paths, sizes, sha256)."
     ),
-]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(
-        metavar="ADDRESS",
-        help="Run on a Dask cluster: its scheduler (tcp://HOST:PORT), or local "
-        "to start one here (needs convcli[dask]).",
-    ),
-]
-SchedulerTimeoutOpt = Annotated[
-    float, typer.Option(min=0.1, help="Seconds to wait for the Dask scheduler.")
 ]
 
 

@@ -231,6 +231,71 @@ def parse_numbers(text: str, what: str) -> list[float]:
         raise ValueError(msg) from None
 
 
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="Read a TIFF band by band, for images bigger than memory (or never); "
+        "by default a TIFF streams when its float32 size is over --memory or its "
+        "pixels over the in-memory limit.",
+    ),
+]
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SIZE",
+        help="The memory an image may take as float32 before a TIFF streams: "
+        "2GB, 512MiB, ... (default: a quarter of this machine's memory).",
+    ),
+]
+BandRowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        metavar="N",
+        help="Output rows per band of a streamed image (default: about 24 MiB of input).",
+    ),
+]
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_memory(text: str | None) -> int | None:
+    """Read ``--memory``: bytes, or a number with KB, MB, GB, TB (powers of 1000) or KiB... (1024).
+
+    >>> parse_memory("1.5GB"), parse_memory("512MiB"), parse_memory(None)
+    (1500000000, 536870912, None)
+    """
+    if text is None:
+        return None
+    number = text.strip().rstrip("bBiIkKmMgGtT ")
+    unit = text.strip()[len(number) :].strip().lower()
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        msg = f"--memory must be a size such as 2GB, 512MiB or 1000000; got {text!r}"
+        raise ValueError(msg) from None
+    if not 1 <= value < 2**62:
+        msg = f"--memory must be at least 1 byte; got {text!r}"
+        raise ValueError(msg)
+    return int(value)
+
+
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run on a Dask cluster: its scheduler (tcp://HOST:PORT), or local "
+        "to start one here (needs convcli[dask]).",
+    ),
+]
+SchedulerTimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, help="Seconds to wait for the Dask scheduler.")
+]
+
+
 def apply_options(
     stride: str,
     padding: str,
@@ -250,6 +315,9 @@ def apply_options(
     name: str | None = None,
     fmt: str | None = None,
     chain: bool = False,
+    stream: bool | None = None,
+    memory: str | None = None,
+    band_rows: int | None = None,
 ) -> ApplyOptions:
     """Check the shared options' syntax and return them as `ApplyOptions`."""
     from convcli.naming import check_format, check_template, same_format
@@ -279,4 +347,7 @@ def apply_options(
         name=None if name is None else check_template(name),
         format=ending,
         chain=chain,
+        stream=stream,
+        memory=parse_memory(memory),
+        band_rows=band_rows,
     )

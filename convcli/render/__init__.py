@@ -14,6 +14,7 @@ from convcli.render.console import console, err_console, error, print_json
 from convcli.render.kernels import kernel_table, kernel_view
 from convcli.render.tables import (
     apply_table,
+    band_progress,
     batch_counts,
     batch_progress,
     batch_table,
@@ -31,6 +32,7 @@ __all__ = [
     "TRACE_LEGEND",
     "TraceLabels",
     "apply_table",
+    "band_progress",
     "batch_counts",
     "batch_progress",
     "batch_table",

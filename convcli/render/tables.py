@@ -89,6 +89,11 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     ms = 1000 * sum(r.seconds.values())
     parts = ", ".join(f"{k} {1000 * v:.1f}" for k, v in r.seconds.items())
     table.add_row("method", r.method)
+    if r.bands is not None:
+        n, rows = r.bands
+        table.add_row(
+            "streamed", f"{n} band(s) of {rows} output rows (memory set by the band)"
+        )
     table.add_row("time", f"{ms:.1f} ms  ({parts})")
     if explain:
         table.add_row("why", Text(r.reason))
@@ -139,6 +144,39 @@ def batch_progress(
         done = progress.tasks[0].completed
         elapsed = time.perf_counter() - start
         progress.update(task, rate=f"{done / elapsed:.1f} images/s" if elapsed else "")
+
+    with progress:
+        yield advance
+
+
+@contextmanager
+def band_progress(*, enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """Yield ``progress(stage, rows done, rows)`` that draws a streamed image's bands on stderr.
+
+    One bar per stage (``range``: rescale's first pass; ``filter``), drawn
+    only when stderr is a terminal and ``enabled``; never called for an
+    image filtered in memory.
+    """
+    if not (enabled and err_console.is_terminal):
+        yield lambda *_: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} of {task.total:,.0f} rows"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    tasks: dict[tuple[str, int], Any] = {}
+
+    def advance(stage: str, done: int, total: int) -> None:
+        key = (stage, total)
+        if key not in tasks or progress.tasks[-1].id != tasks[key]:
+            tasks[key] = progress.add_task(stage, total=total)
+        progress.update(tasks[key], completed=done)
 
     with progress:
         yield advance

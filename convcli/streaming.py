@@ -1,0 +1,492 @@
+"""One TIFF bigger than memory, band of rows by band of rows: read, filter, write.
+
+A TIFF input streams when ``--stream`` asks for it, or when its float32 size
+(H x W x C x 4 bytes, what the engine works on) is over the memory budget
+(``--memory``, a quarter of the machine's memory by default), or when it has
+more pixels than the in-memory limit. `probe` reads its header with
+tifffile (`convcli.tiff_stream`), bounded by `STREAM_MAX_PIXELS` instead of
+Pillow's limit. `apply_streamed` then runs the pair as a `BandJob`: each
+band of output rows is computed from the input rows its windows reach (its
+halo), with the border rule applied at the image's true top and bottom
+only, by the same `convcli.filtering` steps as a whole image, the method
+the whole image would take; the bands go into a tiled BigTIFF through a
+temporary file renamed when whole. ``rescale`` needs the whole map's range:
+a first pass over the bands finds it. Memory is set by the band and a row
+of tiles, never by the image.
+
+The bands run on this machine's cores (`run_local`), or on a Dask cluster
+through a `BandRunner` the caller gives (`convcli.stream_cluster`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from convcli import core, images
+from convcli.core.geometry import border_index
+from convcli.errors import ConvcliError
+from convcli.filtering import explain_maps, one_map, render, to_output
+from convcli.kernels import Kernel
+from convcli.outcome import ApplyResult, Output
+from convcli.outcome import result as pair_result
+from convcli.plan import ApplyOptions, keeps_sixteen
+from convcli.tiff_stream import StreamError, TiffRows, write_tiled
+
+T = TypeVar("T")
+
+STREAM_MAX_PIXELS = 10_000_000_000
+"""The pixel limit of a streamed TIFF (H x W) unless ``--max-pixels`` sets one:
+10 gigapixels, a 100000 x 100000 image."""
+
+BAND_BYTES = 24 << 20
+"""Float32 bytes of one band's input rows, at most: a few copies of it (the
+filter's intermediate maps, the output) per band in flight stay well under
+the 1 GB a 40000 x 40000 RGB image is filtered in."""
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+ProgressFn = Callable[[str, int, int], None]
+"""``progress(stage, rows done, rows in all)``: called after each band."""
+
+
+def memory_budget() -> int:
+    """Return the default ``--memory``: a quarter of the machine's memory (2 GiB if unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2 << 30
+    return max(int(total) // 4, 256 << 20)
+
+
+def is_tiff(path: Path) -> bool:
+    """Return whether ``path`` starts as a TIFF or BigTIFF does (False if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in _TIFF_MAGIC
+    except OSError:
+        return False
+
+
+def streams(path: Path, options: ApplyOptions) -> bool:
+    """Return whether ``path`` is streamed: ``--stream``, or a TIFF too big for memory.
+
+    Raises
+    ------
+    ConvcliError
+        ``--stream`` for a file that is not a TIFF.
+    """
+    if options.stream is False or path == Path("-"):
+        return False
+    if not is_tiff(path):
+        if options.stream:
+            msg = (
+                f"{images.shown(path)}: --stream reads TIFF files only; convert it to a "
+                "tiled TIFF (vips tiffsave IN OUT.tif --tile --bigtiff) to stream it"
+            )
+            raise ConvcliError(msg)
+        return False
+    if options.stream:
+        return True
+    try:
+        with TiffRows(path, options.frame or 0) as reader:
+            h, w, c = reader.shape
+    except (StreamError, OSError):  # the in-memory path says what is wrong
+        return False
+    budget = memory_budget() if options.memory is None else options.memory
+    limit = images.pixel_limit(options.max_pixels)
+    over_limit = options.max_pixels is None and limit is not None and h * w > limit
+    return h * w * c * 4 > budget or over_limit
+
+
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def probe(path: Path, options: ApplyOptions) -> images.Header:
+    """Read a streamed TIFF's header (`images.Header` with ``streamed``), checked.
+
+    Raises
+    ------
+    ConvcliError
+        Not a TIFF tifffile can read band by band (planar samples, not 8 or
+        16-bit), several pages without ``--frame``, over the pixel limit.
+    """
+    name = images.shown(path)
+    with TiffRows(path, options.frame or 0) as reader:
+        (h, w, c), dtype, pages = reader.shape, reader.dtype, reader.pages
+    if pages > 1 and options.frame is None:
+        msg = (
+            f"{name} has {pages} pages, and a streamed TIFF is filtered one page at a "
+            "time: --frame 0 takes the first (in a pyramid, the full-size one)"
+        )
+        raise ConvcliError(msg)
+    if dtype not in (np.uint8, np.uint16):
+        msg = f"{name}: {dtype} samples are not streamed (8 or 16-bit only); --no-stream reads it in memory"
+        raise ConvcliError(msg)
+    limit = STREAM_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+    if h * w > limit:
+        msg = (
+            f"{name}: {h} x {w} = {h * w:,} pixels, more than the streaming limit of "
+            f"{limit:,}; --max-pixels N raises it"
+        )
+        raise ConvcliError(msg)
+    sixteen = dtype == np.uint16
+    mode = _MODES[c] + (";16" if sixteen and c > 1 else "")
+    if sixteen and c == 1:
+        mode = "I;16"
+    return images.Header(
+        path=path,
+        size=(h, w),
+        mode=mode,
+        channels=1 if c < 3 else 3,
+        alpha=c in (2, 4),
+        sixteen=sixteen,
+        frames=pages,
+        streamed=True,
+    )
+
+
+# ---------------------------------------------------------------------------
+# A pair as bands: what each band needs, picklable for a cluster's workers
+
+
+@dataclass(frozen=True)
+class BandJob:
+    """One output of a streamed pair: everything a band needs, on any machine.
+
+    ``options`` are the pair's; ``band_options`` the same with no vertical
+    padding and the whole image's method, as each band runs them.
+    """
+
+    path: Path
+    page: int
+    shape: tuple[int, int, int]  # the input's (H, W, C), alpha included in C
+    mode: str
+    peak: float
+    kernel: Kernel
+    options: ApplyOptions
+    band_options: ApplyOptions
+    explanation: core.Explanation
+    target: Path
+    range_: str
+    gain: float | None
+    bounds: tuple[float, float] | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """The bands, as (first, stop) output rows."""
+        out_h = self.explanation.output_shape[0]
+        rows = self.band_rows
+        return [(r0, min(r0 + rows, out_h)) for r0 in range(0, out_h, rows)]
+
+    @property
+    def band_rows(self) -> int:
+        """Output rows per band: ``--band-rows``, else about `BAND_BYTES` of input."""
+        out_h = self.explanation.output_shape[0]
+        if self.options.band_rows is not None:
+            return min(self.options.band_rows, out_h)
+        budget = self.options.memory or memory_budget()
+        row_bytes = 4 * self.shape[1] * self.shape[2]
+        input_rows = max(min(BAND_BYTES, budget // 16) // row_bytes, 1)
+        sh = self.explanation.stride[0]
+        span = self.explanation.dilation[0] * (self.kernel.size[0] - 1) + 1
+        return min(max((input_rows - span) // sh + 1, -(-span // sh), 1), out_h)
+
+
+def make_job(
+    header: images.Header, kernel: Kernel, options: ApplyOptions, target: Path
+) -> BandJob:
+    """Explain the whole pair and return its `BandJob` (without ``rescale``'s bounds)."""
+    h, w = header.size
+    c = (
+        1
+        if options.channels == "gray"
+        else 3
+        if options.channels == "rgb"
+        else header.channels
+    )
+    view = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (h, w, c))
+    explanation = explain_maps(view, kernel, options)
+    left, right = explanation.padding[2:]
+    band_options = dataclasses.replace(
+        options,
+        padding=((0, 0), (left, right)),
+        stride=explanation.stride,
+        dilation=explanation.dilation,
+        border=explanation.border,
+        method=explanation.method,  # type: ignore[arg-type]
+    )
+    peak = 65535.0 if header.sixteen else 255.0
+    range_ = options.range or kernel.range
+    return BandJob(
+        path=header.path,
+        page=options.frame or 0,
+        shape=(h, w, header.channels + int(header.alpha)),
+        mode=header.mode,
+        peak=peak,
+        kernel=kernel,
+        options=options,
+        band_options=band_options,
+        explanation=explanation,
+        target=target,
+        range_=range_,
+        gain=kernel.gains(peak)[0],
+    )
+
+
+_READERS: dict[tuple[Path, int], tuple[tuple[int, int, int], TiffRows]] = {}
+
+
+def _reader(job: BandJob) -> TiffRows:
+    """Return this process's open reader of the job's TIFF (one kept per file and page)."""
+    key = (job.path, job.page)
+    st = os.stat(job.path)
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    held = _READERS.get(key)
+    if held is not None and held[0] == stamp:
+        return held[1]
+    close_readers()
+    reader = TiffRows(job.path, job.page)
+    _READERS[key] = (stamp, reader)
+    return reader
+
+
+def close_readers() -> None:
+    """Close the readers this process holds."""
+    for _, reader in _READERS.values():
+        reader.close()
+    _READERS.clear()
+
+
+def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
+    """Return the input rows output rows ``first..stop-1`` reach, as a float32 `Picture`.
+
+    Rows beyond the image's top and bottom are built by the border rule
+    (``cval`` for ``constant``); an alpha carried through is built by
+    clamping, as the whole image's alpha is read at each window's centre.
+    """
+    g = job.explanation
+    height, width, channels = job.shape
+    colour = channels - int(channels in (2, 4))
+    span = g.dilation[0] * (job.kernel.size[0] - 1) + 1
+    wanted = (
+        np.arange(first * g.stride[0], (stop - 1) * g.stride[0] + span) - g.padding[0]
+    )
+    source = border_index(wanted, height, g.border)
+    alpha = channels != colour
+    carried = np.clip(wanted, 0, height - 1) if job.options.alpha == "carry" else source
+    every = np.concatenate([source, carried]) if alpha else source
+    needed = np.unique(every[every >= 0])
+    if needed.size:
+        runs = np.split(needed, np.flatnonzero(np.diff(needed) > 1) + 1)
+        reader = _reader(job)
+        parts = [reader.read(int(r[0]), int(r[-1]) + 1) for r in runs]
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    else:  # a band of padding alone
+        rows = np.zeros((1, width, channels), dtype=np.uint16)
+        needed = np.zeros(1, dtype=np.intp)
+    real = images.Picture(
+        rows[:, :, :colour], rows[:, :, colour] if alpha else None, job.mode, job.peak
+    )
+    real = images.convert_channels(real, job.options.channels)
+    cval = np.float32(job.options.cval)
+
+    def gather(
+        values: npt.NDArray[Any], src: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        out = values[np.searchsorted(needed, np.maximum(src, 0))].astype(np.float32)
+        out[src < 0] = cval
+        return out
+
+    pixels = gather(real.pixels, source)
+    band_alpha = None if real.alpha is None else gather(real.alpha, carried)
+    return images.Picture(pixels, band_alpha, job.mode, job.peak, None)
+
+
+def compute_band(job: BandJob, first: int, stop: int) -> npt.NDArray[Any]:
+    """Return output rows ``first..stop-1`` as the file gets them (alpha last, if any)."""
+    picture = band_picture(job, first, stop)
+    maps, _, coverage = render(picture, job.kernel, job.band_options)
+    _, values = next(maps)
+    pixels, alpha = to_output(
+        values,
+        coverage,
+        picture,
+        job.target,
+        job.options,
+        job.range_,
+        bounds=job.bounds,
+        gain=job.gain,
+    )
+    if alpha is None:
+        return pixels
+    return np.concatenate([pixels, alpha[:, :, np.newaxis]], axis=2)
+
+
+def band_extremes(job: BandJob, first: int, stop: int) -> tuple[float, float]:
+    """Return ``rescale``'s range over output rows ``first..stop-1`` (`images.rescale_bounds`)."""
+    picture = band_picture(job, first, stop)
+    maps, _, _ = render(picture, job.kernel, job.band_options)
+    return images.rescale_bounds(next(maps)[1])
+
+
+# ---------------------------------------------------------------------------
+# Running the bands
+
+
+BandRunner = Callable[
+    [Callable[[BandJob, int, int], T], BandJob, Sequence[tuple[int, int]]],
+    Iterator[T],
+]
+"""``runner(fn, job, spans)``: ``fn(job, first, stop)`` of each span, yielded in order."""
+
+
+def run_local(
+    fn: Callable[[BandJob, int, int], T],
+    job: BandJob,
+    spans: Sequence[tuple[int, int]],
+    *,
+    threads: int | None = None,
+) -> Iterator[T]:
+    """Run the bands on this machine's cores, a few ahead, and yield them in order.
+
+    numpy, the TIFF codecs and zlib release the GIL, so threads share the
+    work; at most ``threads + 1`` bands are in flight. A stop (Ctrl-C)
+    cancels the bands not started and waits for those running.
+    """
+    n = threads or min(os.cpu_count() or 1, 4)
+    if n == 1 or len(spans) == 1:
+        for first, stop in spans:
+            yield fn(job, first, stop)
+        return
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convcli-band")
+    pending: list[Future[T]] = []
+    queue = iter(spans)
+    try:
+        for span in queue:
+            pending.append(pool.submit(fn, job, *span))
+            if len(pending) > n:
+                yield pending.pop(0).result()
+        while pending:
+            yield pending.pop(0).result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def apply_streamed(
+    header: images.Header,
+    kernel: Kernel,
+    options: ApplyOptions,
+    targets: list[Path],
+    outputs: list[Output],
+    t0: float,
+    *,
+    progress: ProgressFn | None = None,
+    runner: BandRunner[Any] | None = None,
+) -> ApplyResult:
+    """Filter a streamed TIFF band by band into tiled BigTIFF ``targets``; return the result.
+
+    A stacked bank writes one output per filter, each in a pass of its own.
+    ``rescale`` first finds the map's range in a pass of its own.
+    """
+    run: BandRunner[Any] = runner or run_local
+    seconds = {"load": time.perf_counter() - t0, "filter": 0.0, "save": 0.0}
+    with TiffRows(header.path, options.frame or 0) as reader:
+        compression, icc = reader.compression, reader.icc_profile
+    job: BandJob | None = None
+    try:
+        for index, target in enumerate(targets):
+            t1 = time.perf_counter()
+            one = one_map(kernel, index)
+            job = make_job(header, one, options, target)
+            spans = job.spans
+            if job.range_ == "rescale" and not options.float_output:
+                lo, hi = np.inf, -np.inf
+                for n, (b_lo, b_hi) in enumerate(run(band_extremes, job, spans)):
+                    lo, hi = min(lo, b_lo), max(hi, b_hi)
+                    _tell(progress, "range", spans, n)
+                job = dataclasses.replace(job, bounds=(float(lo), float(hi)))
+            out_h, out_w = job.explanation.output_shape[:2]
+            dtype, out_c = _output_kind(job, header)
+            bands = _numbered(run(compute_band, job, spans), spans, progress)
+            write_tiled(
+                target,
+                (out_h, out_w, out_c),
+                dtype,
+                bands,
+                compression=compression,
+                icc_profile=icc,
+            )
+            name = (
+                one.filter_names[0]
+                if kernel.is_bank and kernel.combine == "stack"
+                else None
+            )
+            color = out_c - int(header.alpha and not options.float_output)
+            outputs.append(Output(target, (out_h, out_w, color), name))
+            seconds["filter"] += time.perf_counter() - t1
+    finally:
+        close_readers()
+    assert job is not None  # a pair has an output
+    done = pair_result(
+        header,
+        (*header.size, _colour(header, options)),
+        kernel,
+        job.explanation,
+        outputs,
+        seconds,
+        options,
+    )
+    return dataclasses.replace(done, bands=(len(job.spans), job.band_rows))
+
+
+def _colour(header: images.Header, options: ApplyOptions) -> int:
+    """Return the colour channels the filter sees, after ``--channels``."""
+    if options.channels == "gray":
+        return 1
+    return 3 if options.channels == "rgb" else header.channels
+
+
+def _output_kind(job: BandJob, header: images.Header) -> tuple[np.dtype[Any], int]:
+    """Return the output's sample type and its channels (alpha included)."""
+    kernel = job.kernel
+    colour = _colour(header, job.options)
+    out_c = colour if not kernel.is_bank or kernel.weights.shape[1] == 1 else 1
+    if job.options.float_output:
+        return np.dtype(np.float32), out_c
+    alpha = header.alpha
+    sixteen = job.peak == 65535.0 and keeps_sixteen(
+        header.mode, job.target, channels=out_c, alpha=alpha
+    )
+    return np.dtype(np.uint16 if sixteen else np.uint8), out_c + int(alpha)
+
+
+def _numbered(
+    bands: Iterator[npt.NDArray[Any]],
+    spans: Sequence[tuple[int, int]],
+    progress: ProgressFn | None,
+) -> Iterator[tuple[int, npt.NDArray[Any]]]:
+    """Pair each band with its first row, and tell ``progress`` as each is done."""
+    for done, ((first, _), band) in enumerate(zip(spans, bands, strict=True)):
+        yield first, band
+        _tell(progress, "filter", spans, done)
+
+
+def _tell(
+    progress: ProgressFn | None,
+    stage: str,
+    spans: Sequence[tuple[int, int]],
+    done: int,
+) -> None:
+    """Tell ``progress`` the rows done after band ``done``."""
+    if progress is not None:
+        progress(stage, spans[done][1], spans[-1][1])
