@@ -80,6 +80,12 @@ _KINDS = {
 }
 
 
+_BIGGER = (
+    "--max-pixels N raises the limit; an image bigger than memory streams as a tiled "
+    "TIFF (vips tiffsave IN OUT.tif --tile --bigtiff)"
+)
+
+
 @contextmanager
 def _reading(p: Path, limit: int | None) -> Iterator[None]:
     """Open images under ``limit`` pixels; turn every failure into `ImageError` naming ``p``.
@@ -112,10 +118,7 @@ def _reading(p: Path, limit: int | None) -> Iterator[None]:
         msg = f"{shown(p)}: not an image Pillow can read (PNG, JPEG, TIFF, BMP, WebP, GIF, ...)"
         raise ImageError(msg) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        msg = (
-            f"{shown(p)}: more pixels than the limit of {limit} (a decompression bomb?); "
-            "--max-pixels N raises the limit"
-        )
+        msg = f"{shown(p)}: more pixels than the limit of {limit} (a decompression bomb?); {_BIGGER}"
         raise ImageError(msg) from None
     except MemoryError:
         msg = f"{shown(p)}: not enough memory to decode it"
@@ -245,10 +248,7 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Hea
 def _check_limit(p: Path, hw: tuple[int, int], limit: int | None) -> None:
     """Refuse an image over the pixel limit, as Pillow refuses a decompression bomb."""
     if limit is not None and hw[0] * hw[1] > limit:
-        msg = (
-            f"{shown(p)}: more pixels than the limit of {limit} (a decompression bomb?); "
-            "--max-pixels N raises the limit"
-        )
+        msg = f"{shown(p)}: more pixels than the limit of {limit} (a decompression bomb?); {_BIGGER}"
         raise ImageError(msg)
 
 

@@ -32,3 +32,7 @@ LIKE_NAMES: tuple[str, ...] = ("opencv", "scipy", "pillow", "torch", "imagemagic
 
 STATUSES = ("done", "skipped", "failed")
 """What became of one item of ``convcli batch``."""
+
+STREAM_MAX_PIXELS = 10_000_000_000
+"""The pixel limit (H x W, in and out) of a streamed TIFF unless ``--max-pixels``
+sets one: 10 gigapixels, a 100000 x 100000 image (`convcli.streaming`)."""

@@ -30,7 +30,7 @@ from convcli.outcome import result as pair_result
 from convcli.plan import NAME_MAX as NAME_MAX
 from convcli.plan import ApplyOptions as ApplyOptions
 from convcli.plan import PairPlan as PairPlan
-from convcli.plan import check_frames, check_pair
+from convcli.plan import check_frames, check_pair, limited
 from convcli.plan import check_geometry as check_geometry
 from convcli.plan import map_names as map_names
 from convcli.plan import output_path as output_path
@@ -76,7 +76,12 @@ def apply_one(
     header = probe(path, options)
     label = f"{images.shown(path)} x {kernel.name}"
     out_hw = check_pair(
-        label, header.size, header.channels, header.alpha, kernel, options
+        label,
+        header.size,
+        header.channels,
+        header.alpha,
+        kernel,
+        limited(header, options),
     )
     frames = check_frames(header, options, out_hw)
     targets = planned_outputs(path, kernel, options, out, folder=folder, number=number)

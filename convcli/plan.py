@@ -11,6 +11,7 @@ then runs the pair.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from convcli import core, images, naming
 from convcli.errors import ConvcliError, ShapeError
 from convcli.kernels import Kernel
-from convcli.names import ALPHA_MODES
+from convcli.names import ALPHA_MODES, STREAM_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,12 @@ def plan_pair(
     """
     label = label or f"{images.shown(header.path)} x {kernel.name}"
     out_hw = check_pair(
-        label, header.size, header.channels, header.alpha, kernel, options
+        label,
+        header.size,
+        header.channels,
+        header.alpha,
+        kernel,
+        limited(header, options),
     )
     frames = check_frames(header, options, out_hw)
     c = _channels(header.channels, options.channels)
@@ -365,6 +371,13 @@ def _check_streamed(header: images.Header, kernel: Kernel, outputs: list[Path]) 
     if kernel.steps:
         msg = f"{name} is streamed: --chain runs in memory only; run the kernels one by one"
         raise ConvcliError(msg)
+
+
+def limited(header: images.Header, options: ApplyOptions) -> ApplyOptions:
+    """Return the options with a streamed image's pixel limit (`STREAM_MAX_PIXELS`) set."""
+    if header.streamed and options.max_pixels is None:
+        return dataclasses.replace(options, max_pixels=STREAM_MAX_PIXELS)
+    return options
 
 
 def check_frames(
