@@ -69,7 +69,12 @@ def memory_budget() -> int:
 
 
 def is_tiff(path: Path) -> bool:
-    """Return whether ``path`` starts as a TIFF or BigTIFF does (False if unreadable)."""
+    """Return whether ``path`` starts as a TIFF or BigTIFF does (False if unreadable).
+
+    Only a regular file is opened: a FIFO would block.
+    """
+    if not os.path.isfile(path):
+        return False
     try:
         with open(path, "rb") as f:
             return f.read(4) in _TIFF_MAGIC
@@ -203,9 +208,17 @@ class BandJob:
 
 
 def make_job(
-    header: images.Header, kernel: Kernel, options: ApplyOptions, target: Path
+    header: images.Header,
+    kernel: Kernel,
+    options: ApplyOptions,
+    target: Path,
+    index: int = 0,
 ) -> BandJob:
-    """Explain the whole pair and return its `BandJob` (without ``rescale``'s bounds)."""
+    """Explain the whole pair and return the `BandJob` of output ``index`` (no ``rescale`` bounds).
+
+    The method is the whole kernel's, as in memory: a stacked bank's filters
+    all take the one its first filter chose (`explain_maps`).
+    """
     h, w = header.size
     c = (
         1
@@ -214,8 +227,13 @@ def make_job(
         if options.channels == "rgb"
         else header.channels
     )
-    view = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (h, w, c))
+    # The method depends on the samples' type, as in memory: the file's, or
+    # float32 when colour is premultiplied by alpha.
+    premultiplied = header.alpha and options.alpha == "premultiply"
+    kind = np.float32 if premultiplied else np.uint16 if header.sixteen else np.uint8
+    view = np.broadcast_to(np.zeros((1, 1, 1), kind), (h, w, c))
     explanation = explain_maps(view, kernel, options)
+    kernel = one_map(kernel, index)
     left, right = explanation.padding[2:]
     band_options = dataclasses.replace(
         options,
@@ -298,17 +316,22 @@ def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
         rows[:, :, :colour], rows[:, :, colour] if alpha else None, job.mode, job.peak
     )
     real = images.convert_channels(real, job.options.channels)
-    cval = np.float32(job.options.cval)
+    cval = float(job.options.cval)
+    colour_cval, alpha_cval = cval, cval
+    if real.alpha is not None and job.options.alpha == "premultiply":
+        # The whole image pads colour x alpha / peak with cval, and alpha / peak
+        # with cval: rows whose alpha is cval x peak and colour 1 are those.
+        colour_cval, alpha_cval = float(cval != 0), cval * job.peak
 
     def gather(
-        values: npt.NDArray[Any], src: npt.NDArray[np.intp]
+        values: npt.NDArray[Any], src: npt.NDArray[np.intp], fill: float
     ) -> npt.NDArray[np.float32]:
         out = values[np.searchsorted(needed, np.maximum(src, 0))].astype(np.float32)
-        out[src < 0] = cval
+        out[src < 0] = fill
         return out
 
-    pixels = gather(real.pixels, source)
-    band_alpha = None if real.alpha is None else gather(real.alpha, carried)
+    pixels = gather(real.pixels, source, colour_cval)
+    band_alpha = None if real.alpha is None else gather(real.alpha, carried, alpha_cval)
     return images.Picture(pixels, band_alpha, job.mode, job.peak, None)
 
 
@@ -406,8 +429,8 @@ def apply_streamed(
     try:
         for index, target in enumerate(targets):
             t1 = time.perf_counter()
-            one = one_map(kernel, index)
-            job = make_job(header, one, options, target)
+            job = make_job(header, kernel, options, target, index)
+            one = job.kernel
             spans = job.spans
             if job.range_ == "rescale" and not options.float_output:
                 lo, hi = np.inf, -np.inf
