@@ -142,7 +142,10 @@ def apply(
     pair prints its full table; more print one line per output (the full
     tables with --explain); -q prints errors only. - as an IMAGE reads
     it from stdin; -o - writes the one output to stdout (--format, PNG by
-    default), and the tables go to stderr.
+    default), and the tables go to stderr. A TIFF bigger than memory (over
+    --memory as float32, or over the in-memory pixel limit), or any TIFF
+    with --stream, is streamed: read, filtered and written band by band
+    into a tiled BigTIFF (--scheduler runs the bands on a Dask cluster).
     """
     with user_errors():
         options = apply_options(

@@ -89,12 +89,13 @@ def apply_table(r: ApplyResult, *, explain: bool = False) -> Table:
     ms = 1000 * sum(r.seconds.values())
     parts = ", ".join(f"{k} {1000 * v:.1f}" for k, v in r.seconds.items())
     table.add_row("method", r.method)
-    if r.bands is not None:
+    if r.bands is None:
+        table.add_row("time", f"{ms:.1f} ms  ({parts})")
+    else:  # reading, filtering and writing overlap, band by band
         n, rows = r.bands
-        table.add_row(
-            "streamed", f"{n} band(s) of {rows} output rows (memory set by the band)"
-        )
-    table.add_row("time", f"{ms:.1f} ms  ({parts})")
+        bands = f"{n} band{'s' if n > 1 else ''} of {rows} output rows"
+        table.add_row("streamed", f"{bands}, read, filtered and written in turn")
+        table.add_row("time", f"{ms:.1f} ms")
     if explain:
         table.add_row("why", Text(r.reason))
         costs = ", ".join(f"{m} {est:.3g} ms" for m, est in r.costs.items())
