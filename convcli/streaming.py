@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +36,7 @@ import numpy.typing as npt
 from convcli import core, images
 from convcli.core.geometry import border_index
 from convcli.errors import ConvcliError
-from convcli.filtering import explain_maps, one_map, render, to_output
+from convcli.filtering import FloatArray, explain_maps, one_map, render, to_output
 from convcli.kernels import Kernel
 from convcli.outcome import ApplyResult, Output
 from convcli.outcome import result as pair_result
@@ -128,6 +129,17 @@ def probe(path: Path, options: ApplyOptions) -> images.Header:
     name = images.shown(path)
     with TiffRows(path, options.frame or 0) as reader:
         (h, w, c), dtype, pages = reader.shape, reader.dtype, reader.pages
+        photometric, extra = reader.photometric, reader.extrasamples
+    if (photometric, c > 2) not in (("MINISBLACK", False), ("RGB", True)) or (
+        c in (2, 4) and extra[:1] != (2,)  # 2: unassociated alpha
+    ):
+        alpha = photometric in ("MINISBLACK", "RGB") and c in (2, 4)
+        extras = f", extra samples {list(extra)} (2: an alpha)" if alpha else ""
+        msg = (
+            f"{name}: a {photometric} TIFF of {c} sample(s){extras} is not streamed (gray "
+            "or RGB, with or without an alpha, only); --no-stream reads it in memory"
+        )
+        raise ConvcliError(msg)
     if pages > 1 and options.frame is None:
         msg = (
             f"{name} has {pages} pages, and a streamed TIFF is filtered one page at a "
@@ -232,7 +244,8 @@ def make_job(
     premultiplied = header.alpha and options.alpha == "premultiply"
     kind = np.float32 if premultiplied else np.uint16 if header.sixteen else np.uint8
     view = np.broadcast_to(np.zeros((1, 1, 1), kind), (h, w, c))
-    explanation = explain_maps(view, kernel, options)
+    # explain_maps reads any samples' type (memory gives it the file's too)
+    explanation = explain_maps(cast("FloatArray", view), kernel, options)
     kernel = one_map(kernel, index)
     left, right = explanation.padding[2:]
     band_options = dataclasses.replace(
@@ -262,24 +275,36 @@ def make_job(
 
 
 _READERS: dict[tuple[Path, int], tuple[tuple[int, int, int], TiffRows]] = {}
+_READERS_LOCK = threading.Lock()  # the bands' threads share the readers
 
 
 def _reader(job: BandJob) -> TiffRows:
-    """Return this process's open reader of the job's TIFF (one kept per file and page)."""
+    """Return this process's open reader of the job's TIFF (one kept per file and page).
+
+    Under a lock: two bands starting at once would each open one, and the
+    second close the first while its band reads it (or leave it open).
+    """
     key = (job.path, job.page)
     st = os.stat(job.path)
     stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-    held = _READERS.get(key)
-    if held is not None and held[0] == stamp:
-        return held[1]
-    close_readers()
-    reader = TiffRows(job.path, job.page)
-    _READERS[key] = (stamp, reader)
-    return reader
+    with _READERS_LOCK:
+        held = _READERS.get(key)
+        if held is not None and held[0] == stamp:
+            return held[1]
+        _close_all()
+        reader = TiffRows(job.path, job.page)
+        _READERS[key] = (stamp, reader)
+        return reader
 
 
 def close_readers() -> None:
     """Close the readers this process holds."""
+    with _READERS_LOCK:
+        _close_all()
+
+
+def _close_all() -> None:
+    """Close every reader held (the caller holds `_READERS_LOCK`)."""
     for _, reader in _READERS.values():
         reader.close()
     _READERS.clear()

@@ -27,6 +27,18 @@ class StreamError(ConvcliError, ValueError):
     """A TIFF that cannot be streamed: names the file and the reason."""
 
 
+def _tifffile() -> Any:
+    """Import tifffile, its log quiet: its notes on odd tags are not printed on stderr."""
+    import logging
+
+    import tifffile
+
+    logger = logging.getLogger("tifffile")
+    if not logger.handlers:  # else logging's last resort prints them
+        logger.addHandler(logging.NullHandler())
+    return tifffile
+
+
 class TiffRows:
     """Rows of a TIFF's first page, decoded tile by tile (or strip by strip) on demand.
 
@@ -34,33 +46,50 @@ class TiffRows:
     """
 
     def __init__(self, path: str | os.PathLike[str], page: int = 0) -> None:
-        import tifffile
-
+        tifffile = _tifffile()
         self.path = Path(path)
         try:
             self._file = tifffile.TiffFile(self.path)
-            self.pages = len(self._file.pages)
-            if not 0 <= page < self.pages:
-                self._file.close()
-                msg = f"{shown(self.path)} has {self.pages} page(s); got page {page}"
-                raise StreamError(msg)
-            tiff_page = self._file.pages[page]
-        except (OSError, ValueError, IndexError, tifffile.TiffFileError) as err:
+        except Exception as err:  # tifffile's own, struct's, OSError: not a TIFF
+            raise StreamError(self._unreadable(err)) from None
+        try:
+            self._open_page(tifffile, page)
+        except (
+            Exception
+        ) as err:  # a header cut short or altered: any error of tifffile's
+            self._file.close()
             if isinstance(err, StreamError):
                 raise
-            msg = f"{shown(self.path)}: cannot read as TIFF: {err}"
-            raise StreamError(msg) from None
-        if not isinstance(tiff_page, tifffile.TiffPage):
-            tiff_page = tiff_page.aspage()
-        if tiff_page.planarconfig != 1 and tiff_page.samplesperpixel > 1:
-            self._file.close()
-            msg = f"{shown(self.path)}: planar (separate) TIFF samples are not streamed"
+            raise StreamError(self._unreadable(err)) from None
+        self._cache: dict[int, npt.NDArray[Any]] = {}  # segment row -> its pixels
+        self._lock = threading.Lock()  # one file handle: one reader at a time
+
+    def _unreadable(self, err: Exception) -> str:
+        """Return the one line that says the file is not a TIFF tifffile reads."""
+        return (
+            f"{shown(self.path)}: cannot read as TIFF: {str(err) or type(err).__name__}"
+        )
+
+    def _open_page(self, tifffile: Any, page: int) -> None:
+        """Read page ``page``'s header: its shape, type, compression, profile, segments."""
+        name = shown(self.path)
+        self.pages = len(self._file.pages)
+        if not self.pages:
+            msg = f"{name}: cannot read as TIFF: no page in it (truncated?)"
             raise StreamError(msg)
-        self._page = page_ = tiff_page
+        if not 0 <= page < self.pages:
+            msg = f"{name} has {self.pages} page(s); got page {page}"
+            raise StreamError(msg)
+        page_ = self._file.pages[page]
+        if not isinstance(page_, tifffile.TiffPage):
+            page_ = page_.aspage()
+        if page_.planarconfig != 1 and page_.samplesperpixel > 1:
+            msg = f"{name}: planar (separate) TIFF samples are not streamed"
+            raise StreamError(msg)
+        self._page = page_
         shape = tuple(int(n) for n in page_.shape)
         if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
-            self._file.close()
-            msg = f"{shown(self.path)}: a TIFF page of shape {shape} is not an image of 1 to 4 channels"
+            msg = f"{name}: a TIFF page of shape {shape} is not an image of 1 to 4 channels"
             raise StreamError(msg)
         self.shape: tuple[int, int, int] = (
             (shape[0], shape[1], 1)
@@ -68,7 +97,16 @@ class TiffRows:
             else (shape[0], shape[1], shape[2])
         )
         self.dtype = np.dtype(page_.dtype)
-        self.compression = _compression(tifffile.COMPRESSION(page_.compression).name)
+        codec = tifffile.COMPRESSION(page_.compression).name
+        self.compression = _compression(codec)
+        # How the samples read: MINISBLACK, RGB, PALETTE, SEPARATED (CMYK)...,
+        # YCbCr decoded as RGB by its JPEG codec; and what the extra ones are.
+        photometric = int(page_.photometric)
+        names = {int(p): p.name for p in tifffile.PHOTOMETRIC}
+        self.photometric = names.get(photometric, str(photometric))
+        if self.photometric == "YCBCR" and codec == "JPEG":
+            self.photometric = "RGB"
+        self.extrasamples = tuple(int(e) for e in page_.extrasamples)
         icc = page_.tags.get(34675)  # InterColorProfile
         self.icc_profile: bytes | None = None if icc is None else bytes(icc.value)
         height, width, _ = self.shape
@@ -78,8 +116,14 @@ class TiffRows:
             rows = int(page_.rowsperstrip) or height
             self._seg_rows, self._seg_cols = min(rows, height), width
         self._across = math.ceil(width / self._seg_cols)
-        self._cache: dict[int, npt.NDArray[Any]] = {}  # segment row -> its pixels
-        self._lock = threading.Lock()  # one file handle: one reader at a time
+        segments = self._across * math.ceil(height / self._seg_rows)
+        counts = (len(page_.dataoffsets), len(page_.databytecounts))
+        if counts != (segments, segments):
+            msg = (
+                f"{name}: corrupt or truncated TIFF ({counts[0]} segment offsets "
+                f"and {counts[1]} sizes for its {segments} segments)"
+            )
+            raise StreamError(msg)
 
     def __enter__(self) -> TiffRows:
         """Return the reader itself; the file closes at the block's end."""
