@@ -30,8 +30,8 @@ from convcli.outcome import result as pair_result
 from convcli.plan import NAME_MAX as NAME_MAX
 from convcli.plan import ApplyOptions as ApplyOptions
 from convcli.plan import PairPlan as PairPlan
-from convcli.plan import check_frames, check_pair, limited
 from convcli.plan import check_geometry as check_geometry
+from convcli.plan import check_header, check_pair
 from convcli.plan import map_names as map_names
 from convcli.plan import output_path as output_path
 from convcli.plan import output_tags as output_tags
@@ -75,15 +75,7 @@ def apply_one(
     t0 = time.perf_counter()
     header = probe(path, options)
     label = f"{images.shown(path)} x {kernel.name}"
-    out_hw = check_pair(
-        label,
-        header.size,
-        header.channels,
-        header.alpha,
-        kernel,
-        limited(header, options),
-    )
-    frames = check_frames(header, options, out_hw)
+    _, frames = check_header(label, header, kernel, options)
     targets = planned_outputs(path, kernel, options, out, folder=folder, number=number)
     for target in targets:
         if same_file(target, path):

@@ -318,15 +318,7 @@ def plan_pair(
         ``a.png x sobel: reason``, or an `images.ImageError` naming the output.
     """
     label = label or f"{images.shown(header.path)} x {kernel.name}"
-    out_hw = check_pair(
-        label,
-        header.size,
-        header.channels,
-        header.alpha,
-        kernel,
-        limited(header, options),
-    )
-    frames = check_frames(header, options, out_hw)
+    out_hw, frames = check_header(label, header, kernel, options)
     c = _channels(header.channels, options.channels)
     out_c = c if not kernel.is_bank or kernel.weights.shape[1] == 1 else 1
     alpha = header.alpha and not options.float_output
@@ -371,6 +363,21 @@ def _check_streamed(header: images.Header, kernel: Kernel, outputs: list[Path]) 
     if kernel.steps:
         msg = f"{name} is streamed: --chain runs in memory only; run the kernels one by one"
         raise ConvcliError(msg)
+
+
+def check_header(
+    label: str, header: images.Header, kernel: Kernel, options: ApplyOptions
+) -> tuple[tuple[int, int], int]:
+    """Check a pair from its image's header (`check_pair`, `check_frames`); return (H', W') and the frames."""
+    out_hw = check_pair(
+        label,
+        header.size,
+        header.channels,
+        header.alpha,
+        kernel,
+        limited(header, options),
+    )
+    return out_hw, check_frames(header, options, out_hw)
 
 
 def limited(header: images.Header, options: ApplyOptions) -> ApplyOptions:
