@@ -275,10 +275,9 @@ def parse_memory(text: str | None) -> int | None:
     try:
         value = float(number) * _UNITS[unit]
     except (ValueError, KeyError):
-        msg = f"--memory must be a size such as 2GB, 512MiB or 1000000; got {text!r}"
-        raise ValueError(msg) from None
-    if not 1 <= value < 2**62:
-        msg = f"--memory must be at least 1 byte; got {text!r}"
+        value = 0.0
+    if not 1 <= value < 2**62:  # NaN too
+        msg = f"--memory must be a size of at least 1 byte, such as 2GB, 512MiB or 1000000; got {text!r}"
         raise ValueError(msg)
     return int(value)
 
