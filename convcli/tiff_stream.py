@@ -258,9 +258,10 @@ def write_tiled(
     tmp = temporary_name(p)
     try:
         os.close(create_temporary(tmp))
+        pieces = tiles()
         with tifffile.TiffWriter(tmp, bigtiff=True) as writer:
             writer.write(
-                data=tiles(),
+                data=pieces,
                 shape=data_shape,
                 dtype=kind,
                 tile=(tile, tile),
@@ -269,6 +270,11 @@ def write_tiled(
                 compression=compression,
                 iccprofile=icc_profile,
             )
+            # tifffile takes the tiles it needs and no more: run ``bands`` to its
+            # end (its last band is then done, and checked to be the last)
+            for _ in pieces:
+                msg = f"the bands go beyond the image's {height} rows"
+                raise ValueError(msg)
         finish(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
