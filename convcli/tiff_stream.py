@@ -171,8 +171,12 @@ class TiffRows:
             count = int(page.databytecounts[index])
             if not count:  # a segment never written holds zeros
                 continue
-            fh.seek(int(page.dataoffsets[index]))
-            data = fh.read(count)
+            try:
+                fh.seek(int(page.dataoffsets[index]))
+                data = fh.read(count)
+            except OSError as err:
+                msg = f"{shown(self.path)}: cannot read: {err.strerror or err}"
+                raise StreamError(msg) from None
             if len(data) != count:
                 msg = (
                     f"{shown(self.path)}: truncated TIFF (segment {index} is cut short)"
@@ -236,18 +240,26 @@ def write_tiled(
     height, width, channels = shape
     kind = np.dtype(dtype)
 
+    producer: list[BaseException] = []  # what the bands raised (not the writing)
+
     def tiles() -> Iterator[npt.NDArray[Any]]:
         pending = np.zeros((0, width, channels), dtype=kind)
         expected = 0
-        for first, rows in bands:
-            if first != expected:
-                msg = f"bands out of order: row {first} came where {expected} was due"
-                raise ValueError(msg)
-            expected = first + rows.shape[0]
-            pending = np.concatenate([pending, rows.astype(kind, copy=False)])
-            while pending.shape[0] >= tile or (expected == height and pending.size):
-                strip, pending = pending[:tile], pending[tile:]
-                yield from _cut(strip, tile)
+        try:
+            for first, rows in bands:
+                if first != expected:
+                    msg = (
+                        f"bands out of order: row {first} came where {expected} was due"
+                    )
+                    raise ValueError(msg)
+                expected = first + rows.shape[0]
+                pending = np.concatenate([pending, rows.astype(kind, copy=False)])
+                while pending.shape[0] >= tile or (expected == height and pending.size):
+                    strip, pending = pending[:tile], pending[tile:]
+                    yield from _cut(strip, tile)
+        except BaseException as err:
+            producer.append(err)
+            raise
         if expected != height:
             msg = f"the bands cover {expected} of {height} rows"
             raise ValueError(msg)
@@ -276,8 +288,13 @@ def write_tiled(
                 msg = f"the bands go beyond the image's {height} rows"
                 raise ValueError(msg)
         finish(tmp, p)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if producer or isinstance(err, ConvcliError):  # the input's, named
+            raise
+        if isinstance(err, OSError):  # disk full, a file size limit, ...
+            msg = f"{shown(p)}: cannot write: {err.strerror or err}"
+            raise StreamError(msg) from None
         raise
     return p
 

@@ -259,10 +259,13 @@ def test_streamed_pixels_equal_the_in_memory_ones(
                 np.testing.assert_allclose(got[finite], want[finite], rtol=0, atol=tol)
                 continue
             off = np.abs(got.astype(np.int64) - want.astype(np.int64))
-            # float32 rounding at .5 boundaries: one level, and rarely
+            # float32 rounding at .5 boundaries: one level, and rarely (a 16-bit
+            # level is 256 times finer: a bank's sums in another order, 1e-7 of
+            # the map apart, cross more of its boundaries)
             assert off.max(initial=0) <= 1, (name, off.max())
             if whole.method != "fft":
-                assert np.count_nonzero(off) <= max(2, off.size // 100), name
+                rare = off.size // (10 if got.dtype == np.uint16 else 100)
+                assert np.count_nonzero(off) <= max(2, rare), name
 
 
 # ---------------------------------------------------------------------------
@@ -650,6 +653,33 @@ def test_a_stop_mid_run_leaves_no_output_and_no_temporary(
     assert list(out.iterdir()) == []  # no output, no *.tmp
     with pytest.raises(ProcessLookupError):  # nothing of it left running
         os.killpg(proc.pid, 0)
+
+
+def test_a_failed_write_names_the_output_and_leaves_nothing(tmp_path: Path) -> None:
+    x = np.random.default_rng(8).integers(0, 256, (100, 90, 3), dtype=np.uint8)
+    src = _tiff(tmp_path / "a.tif", x)  # 27 kB: read whole, under the limit
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["apply", str(src), "-k", "box", "--stream", "--band-rows", "9"]
+    script = f"""
+import resource, signal, sys
+from convcli.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+sys.argv = ["convcli", *{args!r}, "-o", {str(out / "o.tif")!r}]
+main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **ENV},
+    )
+    assert done.returncode == 1, done.stderr  # the pair failed
+    line = _one_line_error(done.stderr)
+    assert "o.tif: cannot write" in line
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("layout", ["tiled", "striped"])
