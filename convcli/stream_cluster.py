@@ -14,15 +14,20 @@ machine. Ctrl-C (SIGTERM, SIGHUP) cancels the bands outstanding.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from convcli.cluster import CONNECT_TIMEOUT, RETRIES
-from convcli.errors import ConvcliError
+from convcli.errors import ConvcliError, shown
 from convcli.streaming import BandJob
+from convcli.workers import STOP_SIGNALS
 
 T = TypeVar("T")
 
@@ -33,8 +38,9 @@ BANDS_PER_WORKER = 2
 class DaskBands:
     """Run bands on the Dask scheduler at ``scheduler`` (``"local"``: a LocalCluster here).
 
-    The cluster is reached at the first call and kept for the run's later
-    passes (rescale's range, a stacked bank's outputs); `close` lets it go.
+    The cluster is reached at the first call (`dask_band_runner` reaches an
+    address at once) and kept for the run's later passes (rescale's range, a
+    stacked bank's outputs, the next image); `close` lets it go.
     """
 
     def __init__(self, scheduler: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
@@ -52,16 +58,17 @@ class DaskBands:
         except ImportError:
             msg = "--scheduler needs Dask's distributed: pip install 'convcli[dask]'"
             raise ConvcliError(msg) from None
-        for name in ("distributed", "tornado", "asyncio"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _quiet_logs()
         try:
             if self.scheduler == "local":
+                _start_resource_tracker()
                 self._cluster = LocalCluster(
                     n_workers=min(os.cpu_count() or 1, 8),
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.CRITICAL,
+                    preload=[__name__],  # each worker runs dask_setup as it starts
                 )
                 self._client = Client(self._cluster, timeout=self.timeout)
             else:
@@ -85,6 +92,9 @@ class DaskBands:
             for w in client.scheduler_info().get("workers", {}).values()
         )
         window = BANDS_PER_WORKER * max(threads, 1)
+        given = job.path
+        # A worker started in another folder reads the input by its absolute path.
+        job = dataclasses.replace(job, path=job.path.absolute())
         shared = client.scatter(job, broadcast=True, hash=False)
         queue = iter(spans)
         running: deque[Any] = deque()
@@ -94,9 +104,9 @@ class DaskBands:
                     client.submit(fn, shared, first, stop, retries=RETRIES, pure=False)
                 )
                 if len(running) >= window:
-                    yield running.popleft().result()
+                    yield _band(running.popleft(), given)
             while running:
-                yield running.popleft().result()
+                yield _band(running.popleft(), given)
         finally:  # a stop, an error, or a reader that stopped reading
             if running:
                 client.cancel(list(running))
@@ -112,6 +122,86 @@ class DaskBands:
             cluster.close()
 
 
+def _band(future: Any, path: Path) -> Any:
+    """Return a band's result; a worker that cannot read the input says so, naming it.
+
+    Its error would name neither the file nor the worker: a worker on a
+    machine that mounts the files elsewhere gets "No such file or directory".
+    """
+    try:
+        return future.result()
+    except OSError as err:
+        if future.status != "error":  # not the task's: the scheduler went away
+            raise
+        msg = (
+            f"{shown(path)}: a Dask worker cannot read it ({err.strerror or err}); "
+            "the workers must see the input at the same path"
+        )
+        raise ConvcliError(msg) from None
+
+
 def dask_band_runner(scheduler: str, *, timeout: float = CONNECT_TIMEOUT) -> DaskBands:
-    """Return the `DaskBands` runner for ``scheduler`` (it connects at its first band)."""
-    return DaskBands(scheduler, timeout=timeout)
+    """Return the `DaskBands` runner for ``scheduler``, connected to it if it is an address.
+
+    A scheduler that cannot be reached is bad input, found before the plan:
+    `ConvcliError` here (exit 2, nothing written), not a failed pair later.
+    ``"local"`` starts its cluster at the first band: a plan that fails
+    does not wait for it.
+
+    Raises
+    ------
+    ConvcliError
+        Dask is not installed, or the scheduler cannot be reached within ``timeout``.
+    """
+    runner = DaskBands(scheduler, timeout=timeout)
+    if scheduler != "local":
+        runner._connect()
+    return runner
+
+
+def _quiet_logs() -> None:
+    """Silence Dask's logging, the loggers its configuration gives a level of their own too.
+
+    Dask sets ``distributed.client`` to WARNING: a worker killed mid-run
+    would print "Couldn't gather 1 keys, rescheduling" on the command's
+    stderr, though its bands are computed again and the run ends well.
+    """
+    quiet = ("distributed", "tornado", "asyncio")
+    for name in [*quiet, *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in quiet:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the stop signals blocked.
+
+    The local cluster's worker processes share it; it ignores SIGINT and
+    SIGTERM but not SIGHUP, and one killed by a closed terminal's SIGHUP is
+    started again, printing a traceback for each of the cluster's semaphores.
+    Started here, on the main thread, it keeps SIGHUP blocked (a mask started
+    from Dask's own thread would not).
+    """
+    from multiprocessing import resource_tracker
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no SIGHUP, no tracker
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def dask_setup(worker: Any = None) -> None:
+    """Leave the stop signals to the command (run by each local worker as it starts).
+
+    Ctrl-C at a terminal (a closed terminal's SIGHUP too) reaches the whole
+    process group: the command cancels its bands and closes the cluster it
+    started, whose nannies stop their workers; a worker that took the signal
+    itself would die first, printing a traceback. Dask calls this for a
+    ``preload`` module, on the worker process's main thread.
+    """
+    del worker
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
