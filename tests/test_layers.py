@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "convcli.names": 0,
     "convcli.workers": 0,
     "convcli.atomic": 0,
+    "convcli.blas": 0,  # BLAS threads per thread (streamed bands)
     # the engine: numpy only
     "convcli.core": 1,
     "convcli.tracing": 1,
