@@ -19,8 +19,10 @@ import logging
 import os
 import signal
 import threading
+import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +50,7 @@ class DaskBands:
         self.timeout = timeout
         self._client: Any = None
         self._cluster: Any = None
+        self._live: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
 
     def _connect(self) -> Any:
         """Return the client, connecting (or starting the local cluster) the first time."""
@@ -86,6 +89,17 @@ class DaskBands:
         spans: Sequence[tuple[int, int]],
     ) -> Iterator[T]:
         """Yield ``fn(job, first, stop)`` of each span, in order, computed on the cluster."""
+        bands = self._bands(fn, job, spans)
+        self._live.add(bands)
+        return bands
+
+    def _bands(
+        self,
+        fn: Callable[[BandJob, int, int], T],
+        job: BandJob,
+        spans: Sequence[tuple[int, int]],
+    ) -> Generator[T, None, None]:
+        """Yield the bands `__call__` asks for (`close` closes this if it is left open)."""
         client = self._connect()
         threads = sum(
             int(w.get("nthreads", 1) or 1)
@@ -95,25 +109,36 @@ class DaskBands:
         given = job.path
         # A worker started in another folder reads the input by its absolute path.
         job = dataclasses.replace(job, path=job.path.absolute())
-        shared = client.scatter(job, broadcast=True, hash=False)
+        shared: list[Any] = [client.scatter(job, broadcast=True, hash=False)]
         queue = iter(spans)
         running: deque[Any] = deque()
         try:
             for first, stop in queue:
                 running.append(
-                    client.submit(fn, shared, first, stop, retries=RETRIES, pure=False)
+                    client.submit(
+                        fn, shared[0], first, stop, retries=RETRIES, pure=False
+                    )
                 )
                 if len(running) >= window:
-                    yield _band(running.popleft(), given)
+                    yield _band(running.popleft(), given, self.scheduler)
             while running:
-                yield _band(running.popleft(), given)
+                band = _band(running.popleft(), given, self.scheduler)
+                if not running:  # the last: nothing is left on the cluster after it,
+                    client.cancel(shared)  # even if the reader never asks past it
+                    shared.clear()
+                yield band
         finally:  # a stop, an error, or a reader that stopped reading
-            if running:
-                client.cancel(list(running))
-            client.cancel([shared])
+            if running or shared:
+                client.cancel([*running, *shared])
 
     def close(self) -> None:
-        """Disconnect from the scheduler; stop the local cluster if this run started it."""
+        """Disconnect from the scheduler; stop the local cluster if this run started it.
+
+        A reader that stopped reading left its bands' generator open: it is
+        closed first, so that it cancels its bands while the client can.
+        """
+        for bands in list(self._live):
+            bands.close()
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
         if client is not None:
@@ -122,17 +147,26 @@ class DaskBands:
             cluster.close()
 
 
-def _band(future: Any, path: Path) -> Any:
-    """Return a band's result; a worker that cannot read the input says so, naming it.
+_LOST = "lost the connection to the Dask scheduler at {} mid-run"
 
-    Its error would name neither the file nor the worker: a worker on a
-    machine that mounts the files elsewhere gets "No such file or directory".
+
+def _band(future: Any, path: Path, scheduler: str) -> Any:
+    """Return a band's result, or say in one line why the cluster could not give it.
+
+    Dask's own errors name neither the file nor the scheduler: a worker on a
+    machine that mounts the files elsewhere gets "No such file or directory";
+    a scheduler gone mid-run cancels every band, in a message of two lines.
     """
     try:
         return future.result()
+    except CancelledError as err:
+        reason = str(getattr(err, "reason", "") or "cancelled")
+        lost = reason == "scheduler-connection-lost"
+        msg = f"the Dask scheduler at {scheduler} cancelled a band ({reason})"
+        raise ConvcliError(_LOST.format(scheduler) if lost else msg) from None
     except OSError as err:
         if future.status != "error":  # not the task's: the scheduler went away
-            raise
+            raise ConvcliError(_LOST.format(scheduler)) from None
         msg = (
             f"{shown(path)}: a Dask worker cannot read it ({err.strerror or err}); "
             "the workers must see the input at the same path"

@@ -22,7 +22,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +33,9 @@ import pytest
 pytest.importorskip("distributed")
 import psutil  # type: ignore[import-untyped]  # distributed depends on it
 import tifffile
+
+if TYPE_CHECKING:
+    from convcli.stream_cluster import DaskBands
 
 ENV = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
 ONE_BLAS = {
@@ -194,12 +199,46 @@ def _growing(folder: Path, size: int) -> bool:
     return False
 
 
+@dataclass
+class Cluster:
+    """A scheduler's address, and its processes: the scheduler first, then the workers."""
+
+    address: str
+    procs: list[subprocess.Popen[bytes]]
+
+
 @contextmanager
-def _reaped(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
-    """Kill and wait for every process in ``procs`` at the end, however the block ends."""
+def _scheduler(tmp_path: Path, workers: int) -> Iterator[Cluster]:
+    """A ``dask scheduler`` and ``workers`` one-thread workers, all killed at the end.
+
+    The workers run without nannies (one killed is gone for good, not
+    restarted) in a folder that is not the command's.
+    """
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    elsewhere = tmp_path / "workers"
+    elsewhere.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+    scheduler = ["scheduler", "--host", "127.0.0.1", "--port", str(port)]
     try:
-        yield
-    finally:
+        procs.append(
+            _dask(
+                *scheduler,
+                "--no-dashboard",
+                log=tmp_path / "scheduler.log",
+                cwd=elsewhere,
+            )
+        )
+        logs = [tmp_path / f"worker{i}.log" for i in range(workers)]
+        worker = ["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+        procs += [_dask(*worker, log=log, cwd=elsewhere) for log in logs]
+
+        def registered() -> bool:
+            return all(b"Registered to" in log.read_bytes() for log in logs)
+
+        _wait_for("the workers registered", registered, procs)
+        yield Cluster(address, procs)
+    finally:  # however the test ends: no process left behind
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
@@ -207,62 +246,71 @@ def _reaped(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
             proc.wait(timeout=30)
 
 
+def _run_until_a_band_is_written(
+    cluster: Cluster, args: list[str], out: Path, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``convcli apply ARGS -o OUT --scheduler ...``; return once bands are written.
+
+    The first row of the output's 256-row tiles is in its temporary file: the
+    run is under way (it is checked to be still running).
+    """
+    cmd = [sys.executable, "-m", "convcli", "apply", *args, "-o", str(out)]
+    cmd += ["--scheduler", cluster.address, "--scheduler-timeout", "30"]
+    run = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=cwd
+    )
+    cluster.procs.append(run)  # killed at the end too
+    _wait_for(
+        "a band written", lambda: _growing(cwd / out.parent, 1 << 20), cluster.procs
+    )
+    assert run.poll() is None, "the run ended before it could be disturbed"
+    return run
+
+
+# 3200 x 2400 RGB, a 25 x 25 gaussian's 625 taps each (direct): 100 bands of 32 rows,
+# seconds of work; the output's first 256-row tiles are 8 bands
+BIG = ["big.tif", "-k", "gaussian:sigma=4", "--method", "direct", "--band-rows", "32"]
+
+
 def test_a_killed_worker_loses_no_band(tmp_path: Path) -> None:
-    # 3200 x 2400 RGB, a 25 x 25 gaussian's 625 taps each (direct): 100 bands of 32
-    # rows, seconds of work; the output's first 256-row tiles are 8 bands
     _tiff(tmp_path / "big.tif", (3200, 2400, 3), 64, seed=22)
-    args = ["big.tif", "-k", "gaussian:sigma=4", "--method", "direct"]
-    args += ["--band-rows", "32", "-q"]
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    elsewhere = tmp_path / "workers"  # the workers' folder is not the command's
-    elsewhere.mkdir()
-    procs: list[subprocess.Popen[bytes]] = []
-    with _reaped(procs):
-        scheduler = _dask(
-            "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
-            log=tmp_path / "scheduler.log", cwd=elsewhere,
-        )  # fmt: skip
-        procs.append(scheduler)
-        # Without nannies: the killed worker is gone for good, not restarted.
-        logs = [tmp_path / f"worker{i}.log" for i in range(2)]
-        worker = ["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
-        for log in logs:
-            procs.append(
-                _dask(*worker, log=log, cwd=elsewhere),
-            )
-
-        def registered() -> bool:
-            return all(b"Registered to" in log.read_bytes() for log in logs)
-
-        _wait_for("both workers registered", registered, procs)
-        cmd = [sys.executable, "-m", "convcli", "apply", *args, "-o", "DASK/big.tif"]
-        cmd += ["--scheduler", address, "--scheduler-timeout", "30"]
-        run = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-            cwd=tmp_path,
+    with _scheduler(tmp_path, workers=2) as cluster:
+        # relative paths: the workers find the input all the same
+        run = _run_until_a_band_is_written(
+            cluster, [*BIG, "-q"], Path("DASK/big.tif"), tmp_path
         )
-        procs.append(run)
-        # bands written: the first rows of 256-row tiles are in the file
-        _wait_for("a band written", lambda: _growing(tmp_path / "DASK", 1 << 20), procs)
-        assert run.poll() is None, "the run ended before a worker could be killed"
-        procs[1].kill()  # SIGKILL, mid-run: its bands in flight go to the other
+        cluster.procs[1].kill()  # SIGKILL, mid-run: its bands go to the other
         _, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr.decode()
-        assert stderr == b"", stderr.decode()
-        assert procs[2].poll() is None  # the other worker did the rest
+        assert stderr == b"", stderr.decode()  # not even Dask's warnings
+        assert cluster.procs[2].poll() is None  # the other worker did the rest
     alone = _convcli(
-        "apply", *args, "-o", "STREAM/big.tif", "--stream", cwd=tmp_path, env=ONE_BLAS
-    )
+        "apply", *BIG, "-q", "-o", "STREAM/big.tif", "--stream",
+        cwd=tmp_path, env=ONE_BLAS,
+    )  # fmt: skip
     assert alone.returncode == 0, alone.stderr
     got = tifffile.imread(tmp_path / "DASK" / "big.tif")
     want = tifffile.imread(tmp_path / "STREAM" / "big.tif")
     assert got.shape == (3200, 2400, 3)
     np.testing.assert_array_equal(got, want)
     assert _temporaries(tmp_path / "DASK") == []
+
+
+def test_a_lost_scheduler_fails_the_pair_in_one_line(tmp_path: Path) -> None:
+    _tiff(tmp_path / "big.tif", (3200, 2400, 3), 64, seed=23)
+    with _scheduler(tmp_path, workers=1) as cluster:
+        run = _run_until_a_band_is_written(
+            cluster, BIG, tmp_path / "OUT" / "big.tif", tmp_path
+        )
+        cluster.procs[0].kill()  # the scheduler, mid-run
+        stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1, stdout + stderr
+    assert stderr.decode() == (
+        f"Error: big.tif x gaussian: lost the connection to the Dask scheduler at "
+        f"{cluster.address} mid-run\n"
+    )
+    assert b"0 of 1 pairs done, 1 failed" in stdout
+    assert list((tmp_path / "OUT").iterdir()) == []  # no output, no temporary file
 
 
 # ---------------------------------------------------------------------------
@@ -341,3 +389,99 @@ def test_unreachable_scheduler_exits_2_quickly_writing_nothing(tmp_path: Path) -
     assert result.stdout == ""
     assert elapsed < 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.tif"]
+
+
+# ---------------------------------------------------------------------------
+# 5. The runner's bookkeeping, against a stand-in for Dask's client
+
+
+class _Future:
+    def __init__(self, value: object, error: BaseException | None = None) -> None:
+        self.value, self.error = value, error
+        self.status = "error" if error else "finished"
+
+    def result(self) -> object:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _Client:
+    """Runs each task at once; records what is cancelled."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.cancelled: list[object] = []
+        self.closed = False
+
+    def scheduler_info(self) -> dict[str, object]:
+        return {"workers": {"w": {"nthreads": 1}}}  # a window of 2 bands
+
+    def scatter(self, job: object, **_: object) -> _Future:
+        self.job = job
+        return _Future(job)
+
+    def submit(
+        self, fn: object, shared: _Future, first: int, stop: int, **_: object
+    ) -> _Future:
+        return _Future((first, stop), self.error)
+
+    def cancel(self, futures: list[object]) -> None:
+        assert not self.closed, "cancelled through a closed client"
+        self.cancelled += futures
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _runner(client: _Client) -> DaskBands:
+    from convcli.stream_cluster import DaskBands
+
+    runner = DaskBands("tcp://example:8786")
+    runner._client = client
+    return runner
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+
+
+def _first_stop(job: object, first: int, stop: int) -> tuple[int, int]:
+    return first, stop
+
+
+SPANS = [(0, 7), (7, 14), (14, 20)]
+
+
+def test_the_last_band_releases_the_job_though_nobody_asks_past_it() -> None:
+    client = _Client()
+    runner = _runner(client)
+    bands = runner(_first_stop, _Job(Path("a.tif")), SPANS)  # type: ignore[arg-type]
+    assert [next(bands) for _ in SPANS] == SPANS  # as tifffile reads: no more
+    assert len(client.cancelled) == 1  # the job scattered, with its last band
+    assert client.job == _Job(Path("a.tif").absolute())  # found from any folder
+    runner.close()
+    assert client.closed
+    assert len(client.cancelled) == 1
+
+
+def test_close_cancels_what_a_reader_left_running_before_disconnecting() -> None:
+    client = _Client()
+    runner = _runner(client)
+    bands = runner(_first_stop, _Job(Path("a.tif")), SPANS)  # type: ignore[arg-type]
+    assert next(bands) == SPANS[0]
+    runner.close()  # the bands' generator still open: closed first
+    assert len(client.cancelled) == 2  # the band in flight and the job
+    assert client.closed
+
+
+def test_a_worker_that_cannot_read_the_input_names_it() -> None:
+    from convcli.errors import ConvcliError
+
+    missing = FileNotFoundError(2, "No such file or directory")
+    runner = _runner(_Client(error=missing))
+    bands = runner(_first_stop, _Job(Path("in/a.tif")), SPANS)  # type: ignore[arg-type]
+    with pytest.raises(ConvcliError, match=r"^in/a\.tif: a Dask worker cannot read it"):
+        next(bands)
+    runner.close()
