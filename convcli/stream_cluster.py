@@ -101,10 +101,9 @@ class DaskBands:
     ) -> Generator[T, None, None]:
         """Yield the bands `__call__` asks for (`close` closes this if it is left open)."""
         client = self._connect()
-        threads = sum(
-            int(w.get("nthreads", 1) or 1)
-            for w in client.scheduler_info().get("workers", {}).values()
-        )
+        # every worker's threads: scheduler_info() lists 5 workers at most in
+        # distributed 2025.7 to 2026.6 (dask/distributed#9045, #9308)
+        threads = sum(int(n or 1) for n in client.nthreads().values())
         window = BANDS_PER_WORKER * max(threads, 1)
         given = job.path
         # A worker started in another folder reads the input by its absolute path.

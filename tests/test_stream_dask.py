@@ -409,13 +409,15 @@ class _Future:
 class _Client:
     """Runs each task at once; records what is cancelled."""
 
-    def __init__(self, error: BaseException | None = None) -> None:
+    def __init__(self, error: BaseException | None = None, workers: int = 1) -> None:
         self.error = error
+        self.workers = workers
+        self.submitted = 0
         self.cancelled: list[object] = []
         self.closed = False
 
-    def scheduler_info(self) -> dict[str, object]:
-        return {"workers": {"w": {"nthreads": 1}}}  # a window of 2 bands
+    def nthreads(self) -> dict[str, int]:
+        return {f"tcp://w{i}:1234": 1 for i in range(self.workers)}
 
     def scatter(self, job: object, **_: object) -> _Future:
         self.job = job
@@ -424,6 +426,7 @@ class _Client:
     def submit(
         self, fn: object, shared: _Future, first: int, stop: int, **_: object
     ) -> _Future:
+        self.submitted += 1
         return _Future((first, stop), self.error)
 
     def cancel(self, futures: list[object]) -> None:
@@ -484,4 +487,15 @@ def test_a_worker_that_cannot_read_the_input_names_it() -> None:
     bands = runner(_first_stop, _Job(Path("in/a.tif")), SPANS)  # type: ignore[arg-type]
     with pytest.raises(ConvcliError, match=r"^in/a\.tif: a Dask worker cannot read it"):
         next(bands)
+    runner.close()
+
+
+def test_two_bands_per_worker_thread_are_in_flight() -> None:
+    client = _Client(workers=7)  # more than scheduler_info lists in some versions
+    runner = _runner(client)
+    spans = [(r, r + 1) for r in range(40)]
+    bands = runner(_first_stop, _Job(Path("a.tif")), spans)  # type: ignore[arg-type]
+    assert next(bands) == (0, 1)
+    assert client.submitted == 14  # the window, before the first band comes back
+    assert list(bands) == spans[1:]
     runner.close()
