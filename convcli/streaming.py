@@ -130,11 +130,9 @@ def probe(path: Path, options: ApplyOptions) -> images.Header:
     with TiffRows(path, options.frame or 0) as reader:
         (h, w, c), dtype, pages = reader.shape, reader.dtype, reader.pages
         photometric, extra = reader.photometric, reader.extrasamples
-    if (photometric, c > 2) not in (("MINISBLACK", False), ("RGB", True)) or (
-        c in (2, 4) and extra[:1] != (2,)  # 2: unassociated alpha
-    ):
-        alpha = photometric in ("MINISBLACK", "RGB") and c in (2, 4)
-        extras = f", extra samples {list(extra)} (2: an alpha)" if alpha else ""
+    gray_or_rgb = (photometric, c > 2) in (("MINISBLACK", False), ("RGB", True))
+    if not gray_or_rgb or (c in (2, 4) and extra[:1] != (2,)):  # 2: an alpha
+        extras = f", extra samples {list(extra)} (2: an alpha)" if gray_or_rgb else ""
         msg = (
             f"{name}: a {photometric} TIFF of {c} sample(s){extras} is not streamed (gray "
             "or RGB, with or without an alpha, only); --no-stream reads it in memory"
