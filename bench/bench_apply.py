@@ -133,33 +133,58 @@ import io
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from benchlib import (
+    BYTECODE_VARS,
+    IM_LIGHTEN,
+    IM_MAGNITUDE,
+    PEER_THREAD_VARS,
+    ROOT,
+    VENV_DROPPED_VARS,
+    Launcher,
+    Rounds,
+    bytecode_set,
+    contender_env,
+    convcli_sobel,
+    cpu_model,
+    diff,
+    find_imagemagick,
+    fmt,
+    fmt_mib,
+    fmt_ratio,
+    git_state,
+    imagemagick_limits,
+    install_wheel,
+    load_rgb,
+    md_table,
+    median,
+    mem_total,
+    parse_size,
+    ratio,
+    step,
+    thread_env,
+    write_report,
+)
 from page_block import PERFORMANCE_PAGE, replace_block
 from PIL import Image, features
 
 from convcli.images import PNG_LEVEL
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "sample_images" / "coffee.png"
 DEFAULT_OUT = ROOT / "bench" / "results" / "apply.md"
 DEFAULT_SIZES = "3840x2160,1920x1080,960x540"
 PAGE_MARKERS = ("<!-- bench_apply:begin -->", "<!-- bench_apply:end -->")
 MIN_REPORT_ROUNDS = 5  # rounds the figures in the docs need
-# Environment variables a contender's process must not see (see the docstring).
-BYTECODE_VARS = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
-VENV_DROPPED_VARS = ("PYTHONPATH", "PYTHONHOME")
 # The issue's targets per size: (what, limit); see ``target_cells``.
 TARGETS: dict[tuple[int, int], list[tuple[str, float]]] = {
     (3840, 2160): [("faster", 2.5), ("script", 1.3), ("memory", 2.0)],
@@ -213,92 +238,6 @@ print(
 STAGES = ("decode", "filter", "to_pixels", "encode")
 
 
-# ImageMagick's Sobel command lines (bench_batch.py runs the same ones).
-IM_LIGHTEN = [
-    "-define",
-    "convolve:scale=!",
-    "-define",
-    "morphology:compose=Lighten",
-    "-morphology",
-    "Convolve",
-    "Sobel:>",
-]
-IM_MAGNITUDE = [
-    "-define",
-    "convolve:scale=50%!",
-    "-bias",
-    "50%",
-    "(",
-    "-clone",
-    "0",
-    "-morphology",
-    "Convolve",
-    "Sobel",
-    ")",
-    "(",
-    "-clone",
-    "0",
-    "-morphology",
-    "Convolve",
-    "Sobel:90",
-    ")",
-    "-delete",
-    "0",
-    "-function",
-    "Polynomial",
-    "2,-2,0.5",
-    "-compose",
-    "plus",
-    "-composite",
-    "-evaluate",
-    "pow",
-    "0.5",
-]
-
-
-# The launcher: a small stdlib-only process that starts every timed command (see
-# the docstring, "Protocol"). One JSON line per job on stdin, one answer per job.
-LAUNCHER = '''\
-"""Run the commands sent as JSON lines; answer wall seconds and each child's peak RSS."""
-
-import json
-import os
-import subprocess
-import sys
-import time
-
-folder = sys.argv[1]
-out_path = os.path.join(folder, "launcher.stdout")
-err_path = os.path.join(folder, "launcher.stderr")
-for line in sys.stdin:
-    job = json.loads(line)
-    if job["out"]:
-        try:
-            os.unlink(job["out"])
-        except FileNotFoundError:
-            pass
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            job["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    with open(out_path, "rb") as f:
-        stdout = f.read().decode(errors="replace")
-    with open(err_path, "rb") as f:
-        stderr = f.read().decode(errors="replace")
-    answer = {
-        "wall": wall,
-        "maxrss_kib": usage.ru_maxrss,
-        "returncode": proc.returncode,
-        "stdout": stdout,
-        "stderr": stderr[-2000:],
-    }
-    print(json.dumps(answer), flush=True)
-'''
-
 # Run by the timed Python (with the contenders' environment): versions, and
 # which of the installed convcli's modules have cached bytecode.
 PROBE = """\
@@ -323,59 +262,6 @@ print(json.dumps(info))
 
 
 @dataclass
-class Run:
-    """One finished process: wall seconds, peak RSS in MiB, stdout."""
-
-    wall: float
-    peak_mib: float
-    stdout: str
-
-
-class Launcher:
-    """The launcher process (``LAUNCHER``), with the contenders' environment."""
-
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        script = folder / "launcher.py"
-        script.write_text(LAUNCHER)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(script), str(folder)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=folder,
-        )
-
-    def run(self, argv: list[str], out: Path | None = None) -> Run:
-        """Run ``argv`` once (removing ``out`` first); raise if it fails."""
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        job = {"argv": argv, "out": str(out) if out is not None else None}
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            msg = f"the launcher exited ({self.proc.wait()}) running {shlex.join(argv)}"
-            raise RuntimeError(msg)
-        answer = json.loads(line)
-        if answer["returncode"] != 0:
-            msg = (
-                f"{shlex.join(argv)} failed ({answer['returncode']}): "
-                f"{answer['stderr'].strip()[-500:]}"
-            )
-            raise RuntimeError(msg)
-        return Run(answer["wall"], answer["maxrss_kib"] / 1024, answer["stdout"])
-
-    def close(self) -> None:
-        """End the launcher (it exits at the end of its input)."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-@dataclass
 class Setup:
     """The timed Python and convcli: how they were installed, and their environment."""
 
@@ -387,32 +273,6 @@ class Setup:
     venv: Path | None = None
     wheel: str | None = None
     seconds: float = 0.0
-
-
-def contender_env(editable: bool, pycache: Path) -> dict[str, str]:
-    """This environment without the bytecode switches (see the docstring)."""
-    drop = BYTECODE_VARS if editable else BYTECODE_VARS + VENV_DROPPED_VARS
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    if editable:  # keep the shared checkout free of __pycache__ folders
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return env
-
-
-def step(
-    argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
-) -> str:
-    """Run an install step; stop the bench with its output if it fails."""
-    print(f"$ {shlex.join(argv)}", file=sys.stderr)
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, env=env, cwd=cwd, check=False
-    )
-    if proc.returncode != 0:
-        msg = (
-            f"{shlex.join(argv)} failed ({proc.returncode}):\n"
-            f"{(proc.stdout + proc.stderr).strip()[-3000:]}"
-        )
-        raise SystemExit(msg)
-    return proc.stdout
 
 
 def install(args: argparse.Namespace, tmp: Path) -> Setup:
@@ -430,54 +290,25 @@ def install(args: argparse.Namespace, tmp: Path) -> Setup:
             f"({sys.executable}); PYTHONPYCACHEPREFIX set to a folder in the "
             "temporary folder, so bytecode is cached outside the checkout",
         )
-    env = contender_env(False, tmp / "pycache")
-    wheels = tmp / "wheel"
-    step(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "-w",
-            str(wheels),
-            ".",
-        ],
-        cwd=ROOT,
-    )
-    found = sorted(wheels.glob("convcli-*.whl"))
-    if len(found) != 1:
-        msg = f"pip wheel left {[p.name for p in found]} in {wheels}, not one convcli wheel"
-        raise SystemExit(msg)
-    wheel = found[0]
-    venv = args.venv.resolve() if args.venv else tmp / "venv"
-    python = venv / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "-q"]
-    reuse = python.exists() and (venv / "bin" / "convcli").exists()
-    if reuse:
-        step([*pip, "--no-deps", "--force-reinstall", str(wheel)], env)
+    v = install_wheel(args.venv, tmp, ["opencv-python-headless"])
+    if v.reused:
         mode = "non-editable, reused venv (`--venv`)"
         how = (
-            f"the venv {venv} kept from an earlier run (`--venv`): its dependencies "
+            f"the venv {v.venv} kept from an earlier run (`--venv`): its dependencies "
             "as installed then, the wheel reinstalled now (`--no-deps --force-reinstall`)"
         )
     else:
-        step([sys.executable, "-m", "venv", str(venv)], env)
         mode = "non-editable, fresh venv"
-        how = f"a fresh venv, {venv} " + (
-            "(kept for later runs: `--venv`)" if args.venv else "(deleted afterwards)"
-        )
-    step([*pip, str(wheel), "opencv-python-headless"], env)
+        how = v.fresh_text
     return Setup(
         mode,
-        str(python),
-        str(venv / "bin" / "convcli"),
-        env,
-        f"`{wheel.name}`, built from the checkout (`pip wheel --no-deps`), "
+        str(v.python),
+        str(v.convcli),
+        v.env,
+        f"`{v.wheel.name}`, built from the checkout (`pip wheel --no-deps`), "
         f"installed with its dependencies and opencv-python-headless by `pip install` into {how}",
-        venv,
-        wheel.name,
+        v.venv,
+        v.wheel.name,
         time.perf_counter() - t0,
     )
 
@@ -495,15 +326,6 @@ def probe(setup: Setup) -> dict[str, object]:
     if proc.returncode != 0:
         return {"error": proc.stderr.strip()[-300:]}
     return json.loads(proc.stdout)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` as (W, H)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m or int(m.group(1)) < 3 or int(m.group(2)) < 3:
-        msg = f"not a size WxH (at least 3x3): {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass
@@ -551,57 +373,6 @@ def shown(argv: list[str], names: dict[str, str]) -> str:
     return shlex.join([names.get(a, a) for a in argv])
 
 
-def is_script(path: str) -> bool:
-    """Whether ``path`` is an interpreted script (starts with ``#!``)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(2) == b"#!"
-    except OSError:
-        return False
-
-
-def imagemagick_version(exe: str) -> str | None:
-    """The version line of ImageMagick at ``exe``, or None if it is something else."""
-    try:
-        proc = subprocess.run(
-            [exe, "-version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r"^Version: (ImageMagick \S+ \S+.*?)\s*$", proc.stdout, re.M)
-    return m.group(1) if proc.returncode == 0 and m else None
-
-
-def find_imagemagick() -> tuple[str, str, str] | None:
-    """ImageMagick's ``magick`` or ``convert`` on PATH: (path, version line, note).
-
-    Every candidate must print "Version: ImageMagick" for ``-version`` (a
-    stand-in ``convert`` that only shows files does not). A shell-script
-    wrapper is passed over for a real binary of the same name later on PATH, so
-    that its own start is not timed.
-    """
-    for name in ("magick", "convert"):
-        found: list[tuple[str, str]] = []
-        for folder in os.get_exec_path():
-            exe = os.path.join(folder, name)
-            if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
-                continue
-            if any(os.path.samefile(exe, e) for e, _ in found):
-                continue
-            version = imagemagick_version(exe)
-            if version:
-                found.append((exe, version))
-        for exe, version in found:
-            if not is_script(exe):
-                first = shutil.which(name)
-                note = "" if first == exe else f" (first on PATH: {first}, a wrapper)"
-                return exe, version, f"{exe} -> {os.path.realpath(exe)}{note}"
-        if found:
-            exe, version = found[0]
-            return exe, version, f"{exe} (a script wrapper; its start is timed too)"
-    return None
-
-
 def make_input(path: Path, width: int, height: int) -> None:
     """Write the width x height RGB test photo: coffee.png cropped to its shape, LANCZOS-resized."""
     with Image.open(SOURCE) as im:
@@ -630,22 +401,6 @@ def parse_peer(stdout: str) -> dict[str, float]:
     """Stage seconds printed by the Pillow + OpenCV script."""
     seconds = json.loads(stdout.strip().splitlines()[-1])
     return {k: seconds[k] for k in STAGES}
-
-
-def fmt(seconds: float | None) -> str:
-    """Seconds with 3 significant digits, '-' for None."""
-    return "-" if seconds is None else f"{seconds:.3g}"
-
-
-def median(values: list[float]) -> float | None:
-    """The median, or None for no values."""
-    return statistics.median(values) if values else None
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    """A PNG as a float64 (H, W, 3) array."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float64)
 
 
 def references(src: Path) -> dict[str, np.ndarray]:
@@ -677,15 +432,7 @@ def check(path: Path, ref: np.ndarray) -> str:
     """Max and mean |difference| of the written image from the reference, in 8-bit levels."""
     if not path.exists():
         return "no output"
-    got = load_rgb(path)
-    if got.shape != ref.shape:
-        return f"shape {got.shape} != {ref.shape}"
-    d = np.abs(got - np.floor(ref + 0.5))
-    inner = d[1:-1, 1:-1]
-    return (
-        f"max {d.max():.0f} (inside the 1-px border {inner.max():.0f}), "
-        f"mean {d.mean():.3f}, {np.mean(d > 1) * 100:.2g} % off by >1"
-    )
+    return diff(load_rgb(path), np.floor(ref + 0.5))
 
 
 def encode_table(convcli_png: Path, ref_mag: np.ndarray) -> list[tuple[str, str, str]]:
@@ -752,81 +499,6 @@ def encode_table(convcli_png: Path, ref_mag: np.ndarray) -> list[tuple[str, str,
     return rows
 
 
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table with padded columns."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return (
-            "| "
-            + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-            + " |"
-        )
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    return m.group(1).strip() if m else "unknown"
-
-
-def mem_total() -> str:
-    """MemTotal from /proc/meminfo, in GiB."""
-    try:
-        m = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
-    except OSError:
-        return "unknown"
-    return f"{int(m.group(1)) / 2**20:.0f} GiB" if m else "unknown"
-
-
-def git_state() -> str:
-    """The commit of the checkout, and whether convcli/ has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "--no-optional-locks",
-                "-C",
-                str(ROOT),
-                "status",
-                "--porcelain",
-                "--",
-                "convcli",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" with uncommitted changes in convcli/" if dirty else "")
-
-
-def imagemagick_limits(exe: str) -> str:
-    """ImageMagick's memory, map and thread limits (from its policy.xml)."""
-    try:
-        text = subprocess.run(
-            [exe, "-list", "resource"], capture_output=True, text=True, check=False
-        ).stdout
-    except OSError:
-        return "unknown"
-    found = re.findall(r"^\s*(Memory|Map|Thread):\s*(\S+)", text, re.M)
-    return ", ".join(f"{k.lower()} {v}" for k, v in found) or "unknown"
-
-
 IM_ROWS = [
     (
         "im-sobel",
@@ -864,37 +536,6 @@ IM_ROWS = [
 ]
 
 
-class Rounds:
-    """Up to ``repeat`` timed rounds, stopping early rather than pass ``budget`` seconds.
-
-    Before each round the time left is compared with the last round's length.
-    After the loop: ``stopped`` says why it stopped early ("" if it did not),
-    ``seconds`` is the time all rounds took. bench_batch.py uses it too.
-    """
-
-    def __init__(self, repeat: int, budget: float) -> None:
-        self.repeat = repeat
-        self.budget = budget
-        self.stopped = ""
-        self.seconds = 0.0
-
-    def __iter__(self) -> Iterator[int]:
-        t_loop = time.perf_counter()
-        last_round = 0.0
-        for r in range(self.repeat):
-            spent = time.perf_counter() - t_loop
-            if r and spent + last_round > self.budget:
-                self.stopped = (
-                    f"stopped after {r} rounds: the next would pass the {self.budget:.0f} s "
-                    f"budget ({spent:.0f} s spent, last round {last_round:.0f} s)"
-                )
-                break
-            t_round = time.perf_counter()
-            yield r
-            last_round = time.perf_counter() - t_round
-        self.seconds = time.perf_counter() - t_loop
-
-
 def imports_only(python: str) -> list[str]:
     """The command that imports only what ``convcli apply`` needs, and exits."""
     return [
@@ -915,18 +556,7 @@ def contenders_for(
             Contender(
                 "convcli",
                 "convcli apply",
-                [
-                    setup.convcli,
-                    "apply",
-                    str(src),
-                    "-k",
-                    "sobel",
-                    "--range",
-                    "rescale",
-                    "-o",
-                    str(out),
-                    "--json",
-                ],
+                [*convcli_sobel(setup.convcli, "apply", src, out), "--json"],
                 [setup.convcli, "--version"],
                 "per-channel gradient magnitude sqrt(gx^2 + gy^2) (OpenCV's Sobel kernels), "
                 "border reflect (d c b | a b c d), computed in float32, its 0..max mapped onto 0..255 (halves up)",
@@ -969,16 +599,6 @@ def contenders_for(
                 )
             )
     return contenders
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    """a / b, or None if either is missing."""
-    return a / b if a is not None and b else None
-
-
-def fmt_ratio(value: float | None) -> str:
-    """A ratio with 2 decimals, '-' for None."""
-    return "-" if value is None else f"{value:.2f}"
 
 
 def target_cells(size: Size) -> str:
@@ -1054,11 +674,6 @@ def summary_table(sizes: list[Size], repeat: int) -> str:
         "goals",
     ]
     return md_table(header, rows)
-
-
-def fmt_mib(mib: float | None) -> str:
-    """MiB with no decimals ('-' for None)."""
-    return "-" if mib is None else f"{mib:.0f}"
 
 
 def size_section(
@@ -1144,14 +759,6 @@ def size_section(
         "",
     ]
     return lines
-
-
-def thread_env() -> str:
-    """The thread-related environment variables that are set."""
-    keys = ("OMP_NUM_THREADS", "MAGICK_THREAD_LIMIT", "OPENCV_FOR_THREADS_NUM")
-    return (
-        ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ) or "none set"
-    )
 
 
 def shown_path(path: Path) -> str:
@@ -1274,7 +881,7 @@ def main() -> None:
             msg = "nothing to time: no convcli, no cv2, no ImageMagick"
             raise SystemExit(msg)
 
-        launcher = Launcher(tmp, setup.env)
+        launcher = Launcher(tmp, setup.env, error_tail=500)
         try:
             floor = launcher.run([shutil.which("true") or "/bin/true"]).peak_mib
             # startup commands (the same at every size): one untimed run each here,
@@ -1364,9 +971,7 @@ def main() -> None:
         if len(size_names) > 1
         else size_names[0]
     )
-    set_here = ", ".join(
-        f"{k}={os.environ[k]}" for k in BYTECODE_VARS if k in os.environ
-    )
+    set_here = bytecode_set()
     if args.editable:
         bytecode = (
             "the timed processes run without PYTHONDONTWRITEBYTECODE and with "
@@ -1432,7 +1037,7 @@ def main() -> None:
             if n_rounds < MIN_REPORT_ROUNDS
             else ""
         ),
-        f"- thread-related environment: {thread_env()}",
+        f"- thread-related environment: {thread_env(PEER_THREAD_VARS)}",
         "",
         "## Summary",
         "",
@@ -1513,11 +1118,7 @@ def main() -> None:
         md_table(["encoder", "seconds", "MB"], [list(r) for r in enc_rows]),
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    write_report("\n".join(lines), args.out)
     if args.docs and n_rounds < MIN_REPORT_ROUNDS:
         msg = (
             f"{PERFORMANCE_PAGE} left alone: the budget stopped the rounds at "

@@ -80,23 +80,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from bench_apply import (
+from benchlib import (
     IM_LIGHTEN,
     IM_MAGNITUDE,
+    PEER_THREAD_VARS,
+    ROOT,
     Rounds,
+    convcli_sobel,
     cpu_model,
+    diff,
     find_imagemagick,
     fmt,
     git_state,
     imagemagick_limits,
+    load_rgb,
     md_table,
     median,
     mem_total,
+    thread_env,
+    write_report,
 )
 from page_block import PERFORMANCE_PAGE, replace_block
 from PIL import Image, features
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "batch.md"
 PAGE_MARKERS = ("<!-- bench_batch:begin -->", "<!-- bench_batch:end -->")
 WIDTH, HEIGHT = 640, 480
@@ -364,15 +370,7 @@ def build(
                     f"convcli batch --jobs {jobs}",
                     str(jobs),
                     [
-                        convcli,
-                        "batch",
-                        str(src),
-                        "-k",
-                        "sobel",
-                        "--range",
-                        "rescale",
-                        "-o",
-                        str(out),
+                        *convcli_sobel(convcli, "batch", src, out),
                         "--jobs",
                         str(jobs),
                         "--json",
@@ -397,15 +395,7 @@ def build(
                     "convcli batch --scheduler local -j 2",
                     "2 (Dask LocalCluster)",
                     [
-                        convcli,
-                        "batch",
-                        str(src),
-                        "-k",
-                        "sobel",
-                        "--range",
-                        "rescale",
-                        "-o",
-                        str(out),
+                        *convcli_sobel(convcli, "batch", src, out),
                         "--scheduler",
                         "local",
                         "--jobs",
@@ -596,12 +586,6 @@ def imagemagick_threads(
 # Checks
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """A PNG as a float64 (H, W, 3) array."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float64)
-
-
 def references(src: Path) -> dict[str, np.ndarray]:
     """What each contender should write for ``src`` (float64, unrounded, 0..255)."""
     import cv2
@@ -623,17 +607,6 @@ def references(src: Path) -> dict[str, np.ndarray]:
             for key, m in (("magnitude-edge", mag), ("maxabs-edge", maxabs)):
                 out[key] = (m - m.min()) * (255.0 / (m.max() - m.min()))  # -auto-level
     return out
-
-
-def diff(got: np.ndarray, want: np.ndarray) -> str:
-    """Max and mean |difference| in 8-bit levels, and the share off by more than 1."""
-    if got.shape != want.shape:
-        return f"shape {got.shape} != {want.shape}"
-    d = np.abs(got - want)
-    return (
-        f"max {d.max():.0f} (inside the 1-px border {d[1:-1, 1:-1].max():.0f}), "
-        f"mean {d.mean():.3f}, {np.mean(d > 1) * 100:.2g} % off by >1"
-    )
 
 
 def checks(contenders: list[Contender], src: Path, names: list[str]) -> list[str]:
@@ -775,18 +748,9 @@ def main() -> None:
             exe = versions["convcli path"]
 
             def batch_argv(folder: Path, jobs: int) -> list[str]:
-                out = str(tmp / f"{folder.name}-out-j{jobs}")
-                return [
-                    exe,
-                    "batch",
-                    str(folder),
-                    "-k",
-                    "sobel",
-                    "--range",
-                    "rescale",
-                    "-o",
-                    out,
-                ]
+                return convcli_sobel(
+                    exe, "batch", folder, tmp / f"{folder.name}-out-j{jobs}"
+                )
 
             startup_cmds += [
                 ((), "`convcli --version`", [exe, "--version"]),
@@ -1018,19 +982,7 @@ def main() -> None:
             f"limits {versions['ImageMagick limits']}"
         )
     lines += [
-        "- thread-related environment: "
-        + (
-            ", ".join(
-                f"{k}={os.environ[k]}"
-                for k in (
-                    "OMP_NUM_THREADS",
-                    "MAGICK_THREAD_LIMIT",
-                    "OPENCV_FOR_THREADS_NUM",
-                )
-                if k in os.environ
-            )
-            or "none set"
-        ),
+        f"- thread-related environment: {thread_env(PEER_THREAD_VARS)}",
         "",
         "## Commands",
         "",
@@ -1139,11 +1091,7 @@ def main() -> None:
         *check_lines,
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    write_report("\n".join(lines), args.out)
     if args.docs:
         snippet = "\n".join(
             [

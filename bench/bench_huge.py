@@ -139,7 +139,6 @@ import platform
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -151,21 +150,28 @@ from typing import Any
 
 import numpy as np
 import tifffile
-from bench_apply import (
+from benchlib import (
     BYTECODE_VARS,
+    ROOT,
     VENV_DROPPED_VARS,
-    contender_env,
+    Launcher,
+    bytecode_set,
     cpu_model,
     fmt,
+    fmt_mib,
+    fmt_ratio,
     git_state,
+    install_wheel,
     md_table,
     median,
     mem_total,
     parse_size,
+    ratio,
     step,
+    thread_env,
+    write_report,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "huge.md"
 DEFAULT_SIZE = "40000x40000"
 CHECK_SIZE = "1000x700"
@@ -179,6 +185,13 @@ GOAL_MEMORY = 2.0  # convcli's peak at most this times libvips'
 COMPRESSIONS = {"none": (None, "none"), "deflate": ("zlib", "deflate")}
 SIGMA = 4.0
 KERNELS = ("gaussian", "sobel")
+# the thread-related environment variables the report shows
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VIPS_CONCURRENCY",
+)
 
 # The libvips contender, run by the venv's Python with one JSON argument.
 VIPS_SCRIPT = '''\
@@ -257,113 +270,6 @@ print(json.dumps({
     "convcli_dir": str(__import__("pathlib").Path(convcli.__file__).parent),
 }))
 """
-
-# The launcher (bench_apply.py's, plus CPU seconds): one JSON job per stdin line.
-LAUNCHER = '''\
-"""Run the commands sent as JSON lines; answer wall and CPU seconds and each child's peak RSS."""
-
-import json
-import os
-import subprocess
-import sys
-import time
-
-folder = sys.argv[1]
-out_path = os.path.join(folder, "launcher.stdout")
-err_path = os.path.join(folder, "launcher.stderr")
-for line in sys.stdin:
-    job = json.loads(line)
-    if job["out"]:
-        try:
-            os.unlink(job["out"])
-        except FileNotFoundError:
-            pass
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            job["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    with open(out_path, "rb") as f:
-        stdout = f.read().decode(errors="replace")
-    with open(err_path, "rb") as f:
-        stderr = f.read().decode(errors="replace")
-    answer = {
-        "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "maxrss_kib": usage.ru_maxrss,
-        "returncode": proc.returncode,
-        "stdout": stdout,
-        "stderr": stderr[-2000:],
-    }
-    print(json.dumps(answer), flush=True)
-'''
-
-
-@dataclass
-class Run:
-    """One finished process: wall and CPU seconds, peak RSS in MiB, stdout."""
-
-    wall: float
-    cpu: float
-    peak_mib: float
-    stdout: str
-    returncode: int = 0
-    stderr: str = ""
-
-
-class Launcher:
-    """The launcher process (``LAUNCHER``), with the contenders' environment."""
-
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        script = folder / "launcher.py"
-        script.write_text(LAUNCHER)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(script), str(folder)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=folder,
-        )
-
-    def run(self, argv: list[str], out: Path | None = None, check: bool = True) -> Run:
-        """Run ``argv`` once (removing ``out`` first); raise if it fails and ``check``."""
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        job = {"argv": argv, "out": str(out) if out is not None else None}
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            msg = f"the launcher exited ({self.proc.wait()}) running {shlex.join(argv)}"
-            raise RuntimeError(msg)
-        answer = json.loads(line)
-        if answer["returncode"] != 0 and check:
-            msg = (
-                f"{shlex.join(argv)} failed ({answer['returncode']}): "
-                f"{answer['stderr'].strip()[-1500:]}"
-            )
-            raise RuntimeError(msg)
-        return Run(
-            answer["wall"],
-            answer["cpu"],
-            answer["maxrss_kib"] / 1024,
-            answer["stdout"],
-            answer["returncode"],
-            answer["stderr"],
-        )
-
-    def close(self) -> None:
-        """End the launcher (it exits at the end of its input)."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
 
 # ---------------------------------------------------------------- the input
 
@@ -628,45 +534,18 @@ def vips_requirement() -> str:
 def install(args: argparse.Namespace, tmp: Path) -> Setup:
     """Build the checkout's wheel and install it, with pyvips, into a venv."""
     t0 = time.perf_counter()
-    env = contender_env(False, tmp / "pycache")
-    wheels = tmp / "wheel"
-    step(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "-w",
-            str(wheels),
-            ".",
-        ],
-        cwd=ROOT,
-    )
-    found = sorted(wheels.glob("convcli-*.whl"))
-    if len(found) != 1:
-        msg = f"pip wheel left {[p.name for p in found]} in {wheels}, not one convcli wheel"
-        raise SystemExit(msg)
-    wheel = found[0]
-    venv = args.venv.resolve() if args.venv else tmp / "venv"
-    python = venv / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "-q"]
     vips = vips_requirement()
-    if python.exists() and (venv / "bin" / "convcli").exists():
-        step([*pip, "--no-deps", "--force-reinstall", str(wheel)], env)
-        how = f"the venv {venv} kept from an earlier run (`--venv`), the wheel reinstalled now"
-    else:
-        step([sys.executable, "-m", "venv", str(venv)], env)
-        how = f"a fresh venv, {venv} " + (
-            "(kept for later runs: `--venv`)" if args.venv else "(deleted afterwards)"
-        )
-    step([*pip, str(wheel), vips], env)
+    v = install_wheel(args.venv, tmp, [vips])
+    how = (
+        f"the venv {v.venv} kept from an earlier run (`--venv`), the wheel reinstalled now"
+        if v.reused
+        else v.fresh_text
+    )
     return Setup(
-        str(python),
-        str(venv / "bin" / "convcli"),
-        env,
-        f"`{wheel.name}` (built from the checkout, `pip wheel --no-deps`) and `{vips}` "
+        str(v.python),
+        str(v.convcli),
+        v.env,
+        f"`{v.wheel.name}` (built from the checkout, `pip wheel --no-deps`) and `{vips}` "
         f"(the bench extra's) installed with their dependencies by `pip install` into {how}",
         time.perf_counter() - t0,
     )
@@ -821,24 +700,9 @@ def make_contenders(only: set[str]) -> list[Contender]:
 # ---------------------------------------------------------------- report
 
 
-def fmt_ratio(value: float | None) -> str:
-    """A ratio with 2 decimals, '-' for None."""
-    return "-" if value is None else f"{value:.2f}"
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    """a / b, or None if either is missing."""
-    return a / b if a is not None and b else None
-
-
 def fmt_bytes(n: float) -> str:
     """Bytes in GB (2 decimals) from 1 GB, else in MB."""
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
-
-
-def fmt_mib(mib: float | None) -> str:
-    """MiB with no decimals ('-' for None)."""
-    return "-" if mib is None else f"{mib:.0f}"
 
 
 def goal_cells(size: tuple[int, int], c: Contender | None, v: Contender | None) -> str:
@@ -876,16 +740,19 @@ def goal_cells(size: tuple[int, int], c: Contender | None, v: Contender | None) 
     return "; ".join(cells) + at
 
 
+def same_numbers(
+    contenders: list[Contender], kernel: str
+) -> tuple[Contender | None, Contender | None]:
+    """The kernel's convcli and libvips (same numbers) contenders, None where not run."""
+    found = {x.key: x for x in contenders if x.kernel == kernel}
+    return found.get("convcli"), found.get("vips")
+
+
 def summary_table(contenders: list[Contender], checks: dict[str, str]) -> str:
     """One row per kernel: convcli against libvips (same numbers)."""
     rows = []
     for kernel in KERNELS:
-        c = next(
-            (x for x in contenders if x.kernel == kernel and x.key == "convcli"), None
-        )
-        v = next(
-            (x for x in contenders if x.kernel == kernel and x.key == "vips"), None
-        )
+        c, v = same_numbers(contenders, kernel)
         if c is None and v is None:
             continue
         cw, vw = (median(c.walls) if c else None), (median(v.walls) if v else None)
@@ -935,12 +802,7 @@ def goal_lines(contenders: list[Contender], size: tuple[int, int]) -> list[str]:
     """One line per kernel: the issue's targets, each measured, met or not met."""
     lines = []
     for kernel in KERNELS:
-        c = next(
-            (x for x in contenders if x.kernel == kernel and x.key == "convcli"), None
-        )
-        v = next(
-            (x for x in contenders if x.kernel == kernel and x.key == "vips"), None
-        )
+        c, v = same_numbers(contenders, kernel)
         name = kernel if kernel == "sobel" else "gaussian:sigma=4"
         lines.append(f"- {name}: {goal_cells(size, c, v)}")
     return lines
@@ -984,19 +846,6 @@ def detail_table(contenders: list[Contender], repeat: int) -> str:
         "out MB",
     ]
     return md_table(header, rows)
-
-
-def thread_env() -> str:
-    """The thread-related environment variables that are set."""
-    keys = (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "VIPS_CONCURRENCY",
-    )
-    return (
-        ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ) or "none set"
-    )
 
 
 def shown(argv: list[str], names: dict[str, str]) -> str:
@@ -1124,7 +973,7 @@ def main() -> None:
 
         contenders = make_contenders(only)
         # started before the inputs are made: it is forked from this process
-        launcher = Launcher(tmp, setup.env)
+        launcher = Launcher(tmp, setup.env, error_tail=1500)
         try:
             floor = launcher.run([shutil.which("true") or "/bin/true"]).peak_mib
             t0 = time.perf_counter()
@@ -1266,9 +1115,7 @@ def main() -> None:
     }
     command = shlex.join([".venv/bin/python", "bench/bench_huge.py", *sys.argv[1:]])
     n_rounds = min((len(c.walls) for c in contenders), default=0)
-    set_here = ", ".join(
-        f"{k}={os.environ[k]}" for k in BYTECODE_VARS if k in os.environ
-    )
+    set_here = bytecode_set()
     lines = [
         f"# convcli apply on one huge tiled TIFF ({width}x{height} RGB), against libvips",
         "",
@@ -1305,7 +1152,7 @@ def main() -> None:
         f"({read_seconds:.0f} s) so every run reads it from the page cache",
         f"- rounds: {n_rounds} timed, the order of each kernel's contenders rotating by one "
         f"per round, after an untimed check run of each at {check_w}x{check_h}",
-        f"- thread-related environment: {thread_env()}",
+        f"- thread-related environment: {thread_env(THREAD_VARS)}",
         "",
         "## Summary",
         "",
@@ -1375,11 +1222,7 @@ def main() -> None:
         "```",
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    write_report("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

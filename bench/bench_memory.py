@@ -29,13 +29,13 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from benchlib import cpu_model, md_table
 from page_block import PERFORMANCE_PAGE, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,28 +75,6 @@ def peak_rss_mib(argv: list[str]) -> float:
         msg = f"{' '.join(argv)} failed ({proc.returncode}): {err.strip()[-500:]}"
         raise RuntimeError(msg)
     return usage.ru_maxrss / 1024  # Linux reports KiB
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    return m.group(1).strip() if m else "unknown"
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table with padded columns."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        padded = (c.ljust(w) for c, w in zip(cells, widths, strict=True))
-        return "| " + " | ".join(padded) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
 
 def measure(kernels: list[str], runs: int, width: int, height: int) -> str:
