@@ -38,6 +38,7 @@ from convcli.core.geometry import border_index
 from convcli.errors import ConvcliError
 from convcli.filtering import FloatArray, explain_maps, one_map, render, to_output
 from convcli.kernels import Kernel
+from convcli.names import STREAM_MAX_PIXELS as STREAM_MAX_PIXELS
 from convcli.outcome import ApplyResult, Output
 from convcli.outcome import result as pair_result
 from convcli.plan import ApplyOptions, keeps_sixteen
@@ -45,9 +46,6 @@ from convcli.tiff_stream import StreamError, TiffRows, write_tiled
 
 T = TypeVar("T")
 
-STREAM_MAX_PIXELS = 10_000_000_000
-"""The pixel limit of a streamed TIFF (H x W) unless ``--max-pixels`` sets one:
-10 gigapixels, a 100000 x 100000 image."""
 
 BAND_BYTES = 24 << 20
 """Float32 bytes of one band's input rows, at most: a few copies of it (the
