@@ -136,14 +136,17 @@ class DaskBands:
         A reader that stopped reading left its bands' generator open: it is
         closed first, so that it cancels its bands while the client can.
         """
-        for bands in list(self._live):
-            bands.close()
         client, cluster = self._client, self._cluster
-        self._client = self._cluster = None
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            for bands in list(self._live):
+                bands.close()
+            self._client = None
+            if client is not None:
+                client.close()
+        finally:  # a stop while disconnecting still stops the workers started here
+            self._cluster = None
+            if cluster is not None:
+                cluster.close()
 
 
 _LOST = "lost the connection to the Dask scheduler at {} mid-run"

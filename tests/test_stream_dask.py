@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -94,12 +94,9 @@ def _tiff(path: Path, shape: tuple[int, ...], tile: int, seed: int) -> Path:
     return path
 
 
-def _read(folder: Path) -> dict[str, npt.NDArray[np.integer]]:
-    """Every TIFF in ``folder`` by name, its pixels as signed ints (for differences)."""
-    return {
-        p.name: tifffile.imread(p).astype(np.int32)
-        for p in sorted(folder.glob("*.tif"))
-    }
+def _read(folder: Path) -> dict[str, npt.NDArray[Any]]:
+    """Every TIFF in ``folder`` by name, its pixels."""
+    return {p.name: tifffile.imread(p) for p in sorted(folder.glob("*.tif"))}
 
 
 def _temporaries(folder: Path) -> list[Path]:
@@ -127,8 +124,19 @@ def _free_port() -> int:
 def test_local_cluster_gives_the_streamed_and_in_memory_outputs(
     tmp_path: Path, kernels: list[str], extra: list[str]
 ) -> None:
-    # 300 x 200: partial tiles of 16 on both sides; 43 bands of 7 rows, the last of 6
+    """Three images through one cluster, kept from pair to pair."""
+    # 300 x 200 RGB: partial tiles of 16 on both sides; 43 bands of 7 rows, the last 6
     _tiff(tmp_path / "small.tif", (300, 200, 3), 16, seed=11)
+    rng = np.random.default_rng(12)
+    grey = rng.integers(0, 65536, (150, 130), dtype=np.uint16)  # 16-bit grey
+    tifffile.imwrite(tmp_path / "grey16.tif", grey, tile=(32, 32))
+    rgba = rng.integers(0, 256, (140, 120, 4), dtype=np.uint8)
+    rgba[..., 3] = np.linspace(0, 255, 120).astype(np.uint8)  # alpha carried
+    tifffile.imwrite(
+        tmp_path / "rgba.tif", rgba, tile=(16, 16), photometric="rgb",
+        extrasamples=["unassalpha"],
+    )  # fmt: skip
+    shapes = {"small": (300, 200, 3), "grey16": (150, 130), "rgba": (140, 120, 4)}
     (tmp_path / "trio.txt").write_text(BANK, encoding="utf-8")
     ks = [a for k in kernels for a in ("-k", k)]
     runs = {
@@ -139,26 +147,31 @@ def test_local_cluster_gives_the_streamed_and_in_memory_outputs(
     for out, how in runs.items():
         env = ENV if out == "DASK" else ONE_BLAS
         done = _convcli(
-            "apply", "small.tif", *ks, "-o", f"{out}/", *extra, *how, "-q",
-            cwd=tmp_path, env=env,
+            "apply", *(f"{name}.tif" for name in shapes), *ks, "-o", f"{out}/",
+            *extra, *how, "-q", cwd=tmp_path, env=env,
         )  # fmt: skip
         assert done.returncode == 0, f"{out}: {done.stderr}"
         assert done.stderr == "", done.stderr
         assert _temporaries(tmp_path / out) == []
     dask, streamed, memory = (_read(tmp_path / out) for out in runs)
-    assert len(dask) == 4, sorted(dask)  # one output for the kernel, three for the bank
+    # each image: one output for the kernel, three for the bank
+    assert len(dask) == 3 * 4, sorted(dask)
     assert dask.keys() == streamed.keys() == memory.keys()
     for name, got in dask.items():
-        assert got.shape == (300, 200, 3), name
+        image = name.split(".")[0]
+        assert got.shape == shapes[image], name
+        assert got.dtype == (np.uint16 if image == "grey16" else np.uint8), name
         np.testing.assert_array_equal(got, streamed[name], err_msg=name)
-        assert np.abs(got - memory[name]).max() <= 1, name
-        assert got.min() < 40, name  # not a flat image
-        assert got.max() > 200, name
-    if extra:  # rescale: each output's own range, found on the cluster, onto 0..255
+        off = np.abs(got.astype(np.int64) - memory[name].astype(np.int64))
+        assert off.max() <= 1, name  # float32 rounding at .5 boundaries
+        if image == "rgba":
+            np.testing.assert_array_equal(got[..., 3], rgba[..., 3], err_msg=name)
+    if extra:  # rescale: each output's own range, found on the cluster, onto 0..peak
         for name, got in dask.items():
-            assert got.max() == 255, name
+            colour = got[..., :3] if name.startswith("rgba") else got
+            assert colour.max() == np.iinfo(got.dtype).max, name
             if "smooth" not in name:  # signed maps; a positive one is mapped from 0
-                assert got.min() == 0, name
+                assert colour.min() == 0, name
 
 
 # ---------------------------------------------------------------------------
