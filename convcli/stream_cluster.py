@@ -2,13 +2,15 @@
 
 `DaskBands` is a `convcli.streaming.BandRunner`: each band of output rows is
 a task, ``compute_band(job, first, stop)`` (or rescale's ``band_extremes``),
-that a worker runs on its own: it opens the input TIFF at the same path (a
-file system the workers share), reads the rows the band reaches, its halo
-included, and returns the band's output pixels. Bands go out in a bounded
-window and come back in order, to the one process that writes the output
-file (atomically: a temporary file renamed when whole). A band whose worker
-dies is computed again on another: the output is the same as on one
-machine. Ctrl-C (SIGTERM, SIGHUP) cancels the bands outstanding.
+that a worker runs on its own: it opens the input TIFF at the same absolute
+path (a file system the workers share), reads the rows the band reaches, its
+halo included, and returns the band's output pixels. Bands go out in a
+bounded window and come back in order, to the one process that writes the
+output file (atomically: a temporary file renamed when whole). A band whose
+worker dies is computed again on another: the output is the same as on one
+machine whose BLAS runs one thread per band, as Dask's workers do (OpenBLAS
+rounds float32 sums differently with more threads: a level, on a few pixels
+in a million). Ctrl-C (SIGTERM, SIGHUP) cancels the bands outstanding.
 ``distributed`` is imported only here, only when asked for.
 """
 
