@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,13 +32,16 @@ from convcli.batch import (
     remove_temporaries,
 )
 from convcli.errors import ConvcliError
-from convcli.workers import THREADS_ENV
+from convcli.workers import STOP_SIGNALS, THREADS_ENV
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for a scheduler before giving up (``--scheduler-timeout``)."""
 
 RETRIES = 2
 """Extra attempts of an item whose worker died."""
+
+PRELOAD = "convcli.cluster"
+"""The module a local cluster's workers preload: its `dask_setup` leaves the stop signals to the command."""
 
 WINDOW_PER_WORKER = 4
 """Items in flight per worker: enough to keep workers fed, few to cancel."""
@@ -102,18 +107,19 @@ def run_on_dask(
     except ImportError:
         msg = "--scheduler needs Dask's distributed: pip install 'convcli[dask]'"
         raise ConvcliError(msg) from None
-    for name in ("distributed", "tornado", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_logs()
     cluster: Any = None
     client: Any
     try:
         if scheduler == "local":
+            start_resource_tracker()
             cluster = LocalCluster(
                 n_workers=jobs,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.CRITICAL,
+                preload=[PRELOAD],  # each worker runs dask_setup as it starts
             )
             client = Client(cluster, timeout=timeout)
         else:
@@ -126,13 +132,14 @@ def run_on_dask(
     running: dict[Any, Item] = {}
     cancelled = False  # cancelled tasks already running on a remote cluster go on
     try:
-        found = client.scheduler_info().get("workers", {})
-        n_workers = max(1, len(found))
-        window = WINDOW_PER_WORKER * n_workers
+        # every worker: scheduler_info() lists 5 at most in distributed 2025.7
+        # to 2026.6 (dask/distributed#9045, #9308)
+        found: dict[str, int] = client.nthreads()
+        window = WINDOW_PER_WORKER * max(1, len(found))
         per_host: dict[str, int] = {}
-        for info in found.values():
-            host = str(info.get("host", ""))
-            per_host[host] = per_host.get(host, 0) + int(info.get("nthreads", 1) or 1)
+        for address, nthreads in found.items():
+            host = str(address).split("://")[-1].rsplit(":", 1)[0]
+            per_host[host] = per_host.get(host, 0) + int(nthreads or 1)
         client.run(_prepare_worker, per_host)
         shared_plan = client.scatter(plan, broadcast=True)
         queue = iter(items)
@@ -217,3 +224,51 @@ def _prepare_worker(per_host: dict[str, int], dask_worker: Any = None) -> None:
     # every task slot on this host gets an equal share of its CPUs
     os.environ[THREADS_ENV] = str(workers.threads_per_worker(slots))
     workers.reuse_freed_memory()
+
+
+def quiet_logs() -> None:
+    """Silence Dask's logging, the loggers its configuration gives a level of their own too.
+
+    Dask sets ``distributed.client`` to WARNING: a worker killed mid-run
+    would print "Couldn't gather 1 keys, rescheduling" on the command's
+    stderr, though its task is computed again and the run ends well.
+    """
+    quiet = ("distributed", "tornado", "asyncio")
+    for name in [*quiet, *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in quiet:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the stop signals blocked.
+
+    The local cluster's worker processes share it; it ignores SIGINT and
+    SIGTERM but not SIGHUP, and one killed by a closed terminal's SIGHUP is
+    started again, printing a traceback for each of the cluster's semaphores.
+    Started here, on the main thread, it keeps SIGHUP blocked (a mask started
+    from Dask's own thread would not).
+    """
+    from multiprocessing import resource_tracker
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no SIGHUP, no tracker
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def dask_setup(worker: Any = None) -> None:
+    """Leave the stop signals to the command (run by each local worker as it starts).
+
+    Ctrl-C at a terminal (a closed terminal's SIGHUP too) reaches the whole
+    process group: the command cancels its tasks and closes the cluster it
+    started, whose nannies stop their workers; a worker that took the signal
+    itself would die first, printing a traceback. Dask calls this for a
+    ``preload`` module, on the worker process's main thread.
+    """
+    del worker
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)

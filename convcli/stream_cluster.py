@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
-import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -28,10 +26,15 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any, TypeVar
 
-from convcli.cluster import CONNECT_TIMEOUT, RETRIES
+from convcli.cluster import (
+    CONNECT_TIMEOUT,
+    PRELOAD,
+    RETRIES,
+    quiet_logs,
+    start_resource_tracker,
+)
 from convcli.errors import ConvcliError, shown
 from convcli.streaming import BandJob
-from convcli.workers import STOP_SIGNALS
 
 T = TypeVar("T")
 
@@ -63,17 +66,17 @@ class DaskBands:
         except ImportError:
             msg = "--scheduler needs Dask's distributed: pip install 'convcli[dask]'"
             raise ConvcliError(msg) from None
-        _quiet_logs()
+        quiet_logs()
         try:
             if self.scheduler == "local":
-                _start_resource_tracker()
+                start_resource_tracker()
                 self._cluster = LocalCluster(
                     n_workers=min(os.cpu_count() or 1, 8),
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.CRITICAL,
-                    preload=[__name__],  # each worker runs dask_setup as it starts
+                    preload=[PRELOAD],  # each worker runs dask_setup as it starts
                 )
                 self._client = Client(self._cluster, timeout=self.timeout)
             else:
@@ -195,51 +198,3 @@ def dask_band_runner(scheduler: str, *, timeout: float = CONNECT_TIMEOUT) -> Das
     if scheduler != "local":
         runner._connect()
     return runner
-
-
-def _quiet_logs() -> None:
-    """Silence Dask's logging, the loggers its configuration gives a level of their own too.
-
-    Dask sets ``distributed.client`` to WARNING: a worker killed mid-run
-    would print "Couldn't gather 1 keys, rescheduling" on the command's
-    stderr, though its bands are computed again and the run ends well.
-    """
-    quiet = ("distributed", "tornado", "asyncio")
-    for name in [*quiet, *logging.root.manager.loggerDict]:
-        if name.split(".")[0] in quiet:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with the stop signals blocked.
-
-    The local cluster's worker processes share it; it ignores SIGINT and
-    SIGTERM but not SIGHUP, and one killed by a closed terminal's SIGHUP is
-    started again, printing a traceback for each of the cluster's semaphores.
-    Started here, on the main thread, it keeps SIGHUP blocked (a mask started
-    from Dask's own thread would not).
-    """
-    from multiprocessing import resource_tracker
-
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no SIGHUP, no tracker
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        resource_tracker.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def dask_setup(worker: Any = None) -> None:
-    """Leave the stop signals to the command (run by each local worker as it starts).
-
-    Ctrl-C at a terminal (a closed terminal's SIGHUP too) reaches the whole
-    process group: the command cancels its bands and closes the cluster it
-    started, whose nannies stop their workers; a worker that took the signal
-    itself would die first, printing a traceback. Dask calls this for a
-    ``preload`` module, on the worker process's main thread.
-    """
-    del worker
-    if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)

@@ -222,7 +222,13 @@ def test_issue_7_a_killed_worker_loses_no_item(tmp_path: Path) -> None:
             proc.wait(timeout=30)
 
 
-def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("to_group", [False, True], ids=["command", "group"])
+def test_ctrl_c_cancels_and_exits_130(tmp_path: Path, to_group: bool) -> None:
+    """Ctrl-C to the command, or to its process group as a terminal sends it.
+
+    The group case: the local cluster's workers leave the signal to the
+    command (`convcli.cluster.dask_setup`); they printed a traceback each.
+    """
     import signal
 
     rng = np.random.default_rng(7070)
@@ -234,10 +240,18 @@ def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "convcli", "batch", str(src), "-k", "gaussian:sigma=4"]
     cmd += ["-o", str(out), "--scheduler", "local", "-j", "2"]
     with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=to_group,
     ) as run:
         _wait_for_first_output(run, out)
-        run.send_signal(signal.SIGINT)
+        if to_group:
+            os.killpg(run.pid, signal.SIGINT)
+        else:
+            run.send_signal(signal.SIGINT)
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 130, stdout + stderr
     assert "interrupted" in stdout
