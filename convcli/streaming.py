@@ -455,21 +455,28 @@ def apply_streamed(
             spans = job.spans
             if job.range_ == "rescale" and not options.float_output:
                 lo, hi = np.inf, -np.inf
-                for n, (b_lo, b_hi) in enumerate(run(band_extremes, job, spans)):
-                    lo, hi = min(lo, b_lo), max(hi, b_hi)
-                    _tell(progress, "range", spans, n)
+                extremes = run(band_extremes, job, spans)
+                try:
+                    for n, (b_lo, b_hi) in enumerate(extremes):
+                        lo, hi = min(lo, b_lo), max(hi, b_hi)
+                        _tell(progress, "range", spans, n)
+                finally:
+                    _close(extremes)
                 job = dataclasses.replace(job, bounds=(float(lo), float(hi)))
             out_h, out_w = job.explanation.output_shape[:2]
             dtype, out_c = _output_kind(job, header)
             bands = _numbered(run(compute_band, job, spans), spans, progress)
-            write_tiled(
-                target,
-                (out_h, out_w, out_c),
-                dtype,
-                bands,
-                compression=compression,
-                icc_profile=icc,
-            )
+            try:
+                write_tiled(
+                    target,
+                    (out_h, out_w, out_c),
+                    dtype,
+                    bands,
+                    compression=compression,
+                    icc_profile=icc,
+                )
+            finally:
+                _close(bands)
             name = (
                 one.filter_names[0]
                 if kernel.is_bank and kernel.combine == "stack"
@@ -491,6 +498,17 @@ def apply_streamed(
         options,
     )
     return dataclasses.replace(done, bands=(len(job.spans), job.band_rows))
+
+
+def _close(bands: Iterator[Any]) -> None:
+    """Close a runner's bands left part way (an error, a stop) now, not at garbage collection.
+
+    The bands still running are then waited for, or cancelled, before their
+    readers close (`close_readers`).
+    """
+    close = getattr(bands, "close", None)
+    if close is not None:
+        close()
 
 
 def _colour(header: images.Header, options: ApplyOptions) -> int:
@@ -520,9 +538,12 @@ def _numbered(
     progress: ProgressFn | None,
 ) -> Iterator[tuple[int, npt.NDArray[Any]]]:
     """Pair each band with its first row, and tell ``progress`` as each is done."""
-    for done, ((first, _), band) in enumerate(zip(spans, bands, strict=True)):
-        yield first, band
-        _tell(progress, "filter", spans, done)
+    try:
+        for done, ((first, _), band) in enumerate(zip(spans, bands, strict=True)):
+            yield first, band
+            _tell(progress, "filter", spans, done)
+    finally:
+        _close(bands)
 
 
 def _tell(

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -822,3 +823,43 @@ def test_progress_counts_rows_up_to_the_output_height(
         rows = [r for s, r, _ in calls if s == stage]
         assert rows == [7, 14, 21, 25]  # after each band, in order
         assert {t for s, _, t in calls if s == stage} == {out_h}
+
+
+def test_a_stop_between_bands_closes_them_at_once(tmp_path: Path) -> None:
+    """Ctrl-C in the progress bar's drawing: the bands in flight end before apply_one returns."""
+    from convcli import streaming
+
+    x = np.random.default_rng(10).integers(0, 256, (120, 40), dtype=np.uint8)
+    src = _tiff(tmp_path / "a.tif", x)
+    closed: list[str] = []
+
+    def runner(fn: Any, job: Any, spans: Any) -> Any:
+        try:
+            yield from streaming.run_local(fn, job, spans, threads=2)
+        finally:
+            closed.append(fn.__name__)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done >= 10:
+            raise KeyboardInterrupt
+
+    for value_range in ("rescale", "clip"):  # in the first pass, in the writing
+        closed.clear()
+        options = ApplyOptions(stream=True, band_rows=5, range=value_range)
+        with pytest.raises(KeyboardInterrupt):
+            apply_one(
+                src,
+                load_kernel("box"),
+                options,
+                tmp_path / "o.tif",
+                progress=progress,
+                runner=runner,
+            )
+        assert closed == [
+            "band_extremes" if value_range == "rescale" else "compute_band"
+        ]
+        running = [
+            t for t in threading.enumerate() if t.name.startswith("convcli-band")
+        ]
+        assert running == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]
