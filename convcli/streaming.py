@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from convcli import core, images
+from convcli.blas import limit_this_thread
 from convcli.core.geometry import border_index
 from convcli.errors import ConvcliError
 from convcli.filtering import FloatArray, explain_maps, one_map, render, to_output
@@ -307,7 +308,10 @@ def _close_all() -> None:
 
 
 def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
-    """Return the input rows output rows ``first..stop-1`` reach, as a float32 `Picture`.
+    """Return the input rows output rows ``first..stop-1`` reach, as a `Picture`.
+
+    The samples as read where the rows are the image's own, in a run;
+    float32 where rows are built (by the border rule) or gathered.
 
     Rows beyond the image's top and bottom are built by the border rule
     (``cval`` for ``constant``); an alpha carried through is built by
@@ -346,8 +350,13 @@ def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
 
     def gather(
         values: npt.NDArray[Any], src: npt.NDArray[np.intp], fill: float
-    ) -> npt.NDArray[np.float32]:
-        out = values[np.searchsorted(needed, np.maximum(src, 0))].astype(np.float32)
+    ) -> npt.NDArray[Any]:
+        at = np.searchsorted(needed, np.maximum(src, 0))
+        if at[-1] - at[0] == at.size - 1 and (np.diff(at) == 1).all():
+            # rows in a run, none built: the samples as read, as a whole image
+            # gives them to the filter (which takes them tile by tile as float32)
+            return values[at[0] : at[-1] + 1]
+        out = values[at].astype(np.float32)
         out[src < 0] = fill
         return out
 
@@ -404,21 +413,27 @@ def run_local(
     """Run the bands on this machine's cores, a few ahead, and yield them in order.
 
     numpy, the TIFF codecs and zlib release the GIL, so threads share the
-    work; at most ``threads + 1`` bands are in flight. A stop (Ctrl-C)
-    cancels the bands not started and waits for those running.
+    work; at most ``threads`` bands are in flight (the oldest is written
+    while the others are filtered). Each band's thread runs its matrix
+    products on one BLAS thread (`convcli.blas`): BLAS spreading every
+    band's products over every core made them wait on each other (1.4x
+    slower on 2 cores). A stop (Ctrl-C) cancels the bands not started and
+    waits for those running.
     """
     n = threads or min(os.cpu_count() or 1, 4)
     if n == 1 or len(spans) == 1:
         for first, stop in spans:
             yield fn(job, first, stop)
         return
-    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convcli-band")
+    pool = ThreadPoolExecutor(
+        max_workers=n, thread_name_prefix="convcli-band", initializer=limit_this_thread
+    )
     pending: list[Future[T]] = []
     queue = iter(spans)
     try:
         for span in queue:
             pending.append(pool.submit(fn, job, *span))
-            if len(pending) > n:
+            if len(pending) >= n:
                 yield pending.pop(0).result()
         while pending:
             yield pending.pop(0).result()

@@ -62,7 +62,9 @@ class TiffRows:
                 raise
             raise StreamError(self._unreadable(err)) from None
         self._cache: dict[int, npt.NDArray[Any]] = {}  # segment row -> its pixels
-        self._lock = threading.Lock()  # one file handle: one reader at a time
+        self._lock = threading.Lock()  # the cache and the rows being decoded
+        self._loading: dict[int, threading.Event] = {}  # segment rows being decoded
+        self._file_lock = threading.Lock()  # one file handle: one reader at a time
 
     def _unreadable(self, err: Exception) -> str:
         """Return the one line that says the file is not a TIFF tifffile reads."""
@@ -141,27 +143,47 @@ class TiffRows:
         """Return rows ``first..stop-1`` as (rows, W, C), decoding only their segments.
 
         The last two rows of segments decoded are kept: bands that overlap
-        (their halos) or that share a row of tiles decode it once.
+        (their halos) or that share a row of tiles decode it once. Threads may
+        read at once: the file is read by one at a time, and each row of
+        segments is decoded by the first thread that needs it, outside the lock.
         """
         height, width, channels = self.shape
         if not 0 <= first < stop <= height:
             msg = f"rows {first}..{stop} are outside the image's {height} rows"
             raise ValueError(msg)
         out = np.empty((stop - first, width, channels), dtype=self.dtype)
-        with self._lock:
-            for seg_row in range(
-                first // self._seg_rows, (stop - 1) // self._seg_rows + 1
-            ):
-                y = seg_row * self._seg_rows
-                rows = self._segment_row(seg_row)
-                r0, r1 = max(y, first), min(y + rows.shape[0], stop)
-                out[r0 - first : r1 - first] = rows[r0 - y : r1 - y]
+        for seg_row in range(first // self._seg_rows, (stop - 1) // self._seg_rows + 1):
+            y = seg_row * self._seg_rows
+            rows = self._segment_row(seg_row)
+            r0, r1 = max(y, first), min(y + rows.shape[0], stop)
+            out[r0 - first : r1 - first] = rows[r0 - y : r1 - y]
         return out
 
     def _segment_row(self, seg_row: int) -> npt.NDArray[Any]:
-        """Return one row of segments (tiles, or a strip), decoded, from the cache if there."""
-        if seg_row in self._cache:
-            return self._cache[seg_row]
+        """Return one row of segments, from the cache, or decoded (once, if threads ask at once)."""
+        while True:
+            with self._lock:
+                if seg_row in self._cache:
+                    return self._cache[seg_row]
+                loading = self._loading.get(seg_row)
+                if loading is None:
+                    loading = self._loading[seg_row] = threading.Event()
+                    break
+            loading.wait()  # another thread decodes it; if it failed, try here
+        try:
+            rows = self._decode_row(seg_row)
+            with self._lock:
+                if len(self._cache) >= 2:
+                    del self._cache[min(self._cache)]
+                self._cache[seg_row] = rows
+            return rows
+        finally:
+            with self._lock:
+                del self._loading[seg_row]
+            loading.set()
+
+    def _decode_row(self, seg_row: int) -> npt.NDArray[Any]:
+        """Read and decode one row of segments (tiles, or a strip)."""
         height, width, channels = self.shape
         y = seg_row * self._seg_rows
         rows = np.zeros((min(self._seg_rows, height - y), width, channels), self.dtype)
@@ -172,8 +194,9 @@ class TiffRows:
             if not count:  # a segment never written holds zeros
                 continue
             try:
-                fh.seek(int(page.dataoffsets[index]))
-                data = fh.read(count)
+                with self._file_lock:
+                    fh.seek(int(page.dataoffsets[index]))
+                    data = fh.read(count)
             except OSError as err:
                 msg = f"{shown(self.path)}: cannot read: {err.strerror or err}"
                 raise StreamError(msg) from None
@@ -196,9 +219,6 @@ class TiffRows:
             c1 = min(x + block.shape[1], width)
             n = min(block.shape[0], rows.shape[0])
             rows[:n, x:c1] = block[:n, : c1 - x]
-        if len(self._cache) >= 2:
-            del self._cache[min(self._cache)]
-        self._cache[seg_row] = rows
         return rows
 
 
@@ -241,28 +261,34 @@ def write_tiled(
     kind = np.dtype(dtype)
 
     producer: list[BaseException] = []  # what the bands raised (not the writing)
+    given = iter(bands)
+    covered = [0]  # rows the bands gave
 
     def tiles() -> Iterator[npt.NDArray[Any]]:
-        pending = np.zeros((0, width, channels), dtype=kind)
-        expected = 0
+        """Yield the tiles, a row of them at a time from a buffer of ``tile`` rows."""
+        strip = np.zeros((tile, width, channels), dtype=kind)
+        held = 0  # rows of `strip` filled
         try:
-            for first, rows in bands:
-                if first != expected:
-                    msg = (
-                        f"bands out of order: row {first} came where {expected} was due"
-                    )
+            for first, rows in given:
+                if first != covered[0]:
+                    msg = f"bands out of order: row {first} came where {covered[0]} was due"
                     raise ValueError(msg)
-                expected = first + rows.shape[0]
-                pending = np.concatenate([pending, rows.astype(kind, copy=False)])
-                while pending.shape[0] >= tile or (expected == height and pending.size):
-                    strip, pending = pending[:tile], pending[tile:]
-                    yield from _cut(strip, tile)
+                covered[0] += rows.shape[0]
+                done = 0
+                while done < rows.shape[0]:
+                    take = min(tile - held, rows.shape[0] - done)
+                    strip[held : held + take] = rows[done : done + take]
+                    held, done = held + take, done + take
+                    if held == tile or covered[0] >= height:
+                        yield from _cut(strip[:held], tile)
+                        held = 0
+                if covered[0] >= height:
+                    return  # the rest of ``bands`` runs after the writing
+            msg = f"the bands cover {covered[0]} of {height} rows"
+            raise ValueError(msg)
         except BaseException as err:
             producer.append(err)
             raise
-        if expected != height:
-            msg = f"the bands cover {expected} of {height} rows"
-            raise ValueError(msg)
 
     photometric = "rgb" if channels in (3, 4) else "minisblack"
     extra = ("unassalpha",) if channels in (2, 4) else None
@@ -282,11 +308,12 @@ def write_tiled(
                 compression=compression,
                 iccprofile=icc_profile,
             )
-            # tifffile takes the tiles it needs and no more: run ``bands`` to its
-            # end (its last band is then done, and checked to be the last)
-            for _ in pieces:
-                msg = f"the bands go beyond the image's {height} rows"
-                raise ValueError(msg)
+        # tifffile takes the tiles it needs and no more: run ``bands`` to its
+        # end (its last band's work after the yield is then done), and check
+        # that they cover the image, no more, no less
+        if next(given, None) is not None or covered[0] != height:
+            msg = f"the bands cover {covered[0]} of {height} rows"
+            raise ValueError(msg)
         finish(tmp, p)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
