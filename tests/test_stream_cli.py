@@ -484,6 +484,7 @@ def test_json_of_a_streamed_run(runner: CliRunner, tmp_path: Path) -> None:
     assert written.name.startswith("a.sobel")
     assert out["shape"] == [50, 40, 1]
     assert out["kernel"] == "sobel"
+    assert out["bands"] == [6, 9]  # 50 rows: 5 bands of 9 and one of 5
     with tifffile.TiffFile(written) as tif:  # streamed: a tiled BigTIFF
         assert tif.is_bigtiff
         assert tif.pages[0].shape == (50, 40)

@@ -464,6 +464,7 @@ def _result_json(run: _Run) -> dict[str, Any]:
                     "dilation": list(r.dilation),
                     "border": r.border,
                     "like": r.like,
+                    "bands": None if r.bands is None else list(r.bands),
                     "seconds": r.seconds,
                 }
             )
