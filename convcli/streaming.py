@@ -310,8 +310,8 @@ def _close_all() -> None:
 def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
     """Return the input rows output rows ``first..stop-1`` reach, as a `Picture`.
 
-    The samples as read where the rows are the image's own, in a run;
-    float32 where rows are built (by the border rule) or gathered.
+    The samples as read where every row is one of the image's own (a run of
+    them is not even copied); float32 where ``constant`` builds rows of cval.
 
     Rows beyond the image's top and bottom are built by the border rule
     (``cval`` for ``constant``); an alpha carried through is built by
@@ -356,6 +356,8 @@ def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
             # rows in a run, none built: the samples as read, as a whole image
             # gives them to the filter (which takes them tile by tile as float32)
             return values[at[0] : at[-1] + 1]
+        if (src >= 0).all():  # reflected or clamped: the image's own samples
+            return values[at]
         out = values[at].astype(np.float32)
         out[src < 0] = fill
         return out

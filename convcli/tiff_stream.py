@@ -237,6 +237,12 @@ def _compression(name: str) -> str | None:
     return _WRITABLE.get(name, "zlib")
 
 
+_ENCODE_BYTES = 8 << 20
+"""Bytes of tiles tifffile compresses in one go when it compresses on several
+threads (a machine of many cores): its default, 512 MB, would hold 16 rows of
+256-pixel tiles of a 40000-wide RGB image at once."""
+
+
 def write_tiled(
     path: str | os.PathLike[str],
     shape: tuple[int, int, int],
@@ -307,6 +313,7 @@ def write_tiled(
                 extrasamples=extra,
                 compression=compression,
                 iccprofile=icc_profile,
+                buffersize=_ENCODE_BYTES,
             )
         # tifffile takes the tiles it needs and no more: run ``bands`` to its
         # end (its last band's work after the yield is then done), and check
