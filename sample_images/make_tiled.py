@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
+    """Write coffee_gray_tiled.tif beside this script."""
     with Image.open(HERE / "coffee_gray.png") as img:
         pixels = np.asarray(img.convert("L"))
     tifffile.imwrite(
