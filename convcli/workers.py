@@ -203,6 +203,7 @@ def _stop_signals_blocked() -> Iterator[None]:
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 _MMAP_THRESHOLD_MAX = 32 << 20  # the largest glibc accepts on 64-bit
 _TRIM_THRESHOLD = 256 << 20
 
@@ -217,18 +218,32 @@ def reuse_freed_memory() -> bool:
     the heap, and up to 256 MiB of freed heap is kept. Returns whether the
     C library took the settings.
     """
+    return _mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) and _mallopt(
+        _M_TRIM_THRESHOLD, _TRIM_THRESHOLD
+    )
+
+
+def one_malloc_arena() -> bool:
+    """Make every thread of this process allocate from one glibc arena (glibc only).
+
+    A streamed image's band threads each got an arena of their own, each
+    keeping the freed buffers of its bands: 20 to 45 MiB more at the peak of
+    a 40000-wide image, for no time saved. Returns whether glibc took it.
+    """
+    return _mallopt(_M_ARENA_MAX, 1)
+
+
+def _mallopt(param: int, value: int) -> bool:
+    """Call glibc's ``mallopt``; False where there is none (musl, macOS, Windows)."""
     import ctypes
 
     try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    took_mmap = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
-    took_trim = mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-    return bool(took_mmap and took_trim)
+    return bool(mallopt(param, value))
 
 
 @contextmanager
