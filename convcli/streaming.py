@@ -421,11 +421,13 @@ def run_local(
     while the others are filtered). Each band's thread runs its matrix
     products on one BLAS thread (`convcli.blas`): BLAS spreading every
     band's products over every core made them wait on each other (1.4x
-    slower on 2 cores). A stop (Ctrl-C) cancels the bands not started and
-    waits for those running.
+    slower on 2 cores); one thread also gives the sums a Dask worker's
+    BLAS gives (OpenBLAS rounds float32 sums by its threads: a level, on a
+    few pixels in a million), even for an image of one band. A stop (Ctrl-C) cancels the bands
+    not started and waits for those running.
     """
     n = threads or min(os.cpu_count() or 1, 4)
-    if n == 1 or len(spans) == 1:
+    if n == 1:
         for first, stop in spans:
             yield fn(job, first, stop)
         return
