@@ -84,6 +84,56 @@ def test_a_streamed_filter_writes_the_whole_images_result(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "out.tif"]
 
 
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("compression", [None, "zlib"])
+@pytest.mark.parametrize(
+    ("shape", "dtype", "layout"),
+    [
+        ((90, 70, 3), np.uint8, {"tile": (32, 32)}),
+        ((77, 50), np.uint16, {"tile": (16, 48)}),
+        ((61, 33, 4), np.uint16, {"rowsperstrip": 7}),
+    ],
+)
+def test_uncompressed_rows_read_in_place_equal_decoded_ones(
+    tmp_path: Path,
+    shape: tuple[int, ...],
+    dtype: type,
+    layout: dict,
+    compression: str | None,
+    byteorder: str,
+) -> None:
+    """Uncompressed segments are read row by row in place (no decode): the same rows."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, x, byteorder=byteorder, compression=compression, **layout)
+    whole = x if x.ndim == 3 else x[:, :, np.newaxis]
+    with TiffRows(path) as rows:
+        assert rows._raw == (compression is None)
+        for first, stop in [
+            (0, 1),
+            (0, shape[0]),
+            (5, 40),
+            (31, 33),
+            (shape[0] - 1, shape[0]),
+        ]:
+            got = rows.read(first, stop)
+            assert got.dtype == np.dtype(dtype)  # native order
+            np.testing.assert_array_equal(got, whole[first:stop])
+
+
+def test_a_cut_uncompressed_tiff_is_named(tmp_path: Path) -> None:
+    x = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, x, tile=(16, 16))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with (
+        TiffRows(path) as rows,
+        pytest.raises(StreamError, match=r"cut\.tif: truncated"),
+    ):
+        rows.read(0, 64)
+
+
 def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
     def bands():
         yield 0, np.zeros((10, 8, 1), np.float32)
