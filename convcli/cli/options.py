@@ -253,7 +253,7 @@ BandRowsOpt = Annotated[
     typer.Option(
         min=1,
         metavar="N",
-        help="Output rows per band of a streamed image (default: about 8 MiB of its rows as float32, and at least the kernel's height).",
+        help="Output rows per band of a streamed image (default: about 16 MiB of its rows as float32, and at least the kernel's height).",
     ),
 ]
 
