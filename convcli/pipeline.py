@@ -41,9 +41,8 @@ from convcli.plan import planned_outputs as planned_outputs
 
 def probe(path: Path, options: ApplyOptions) -> images.Header:
     """Read an input's header: a TIFF to stream (`convcli.streaming`), or any image to load."""
-    if streaming.streams(path, options):
-        return streaming.probe(path, options)
-    return images.probe(path, max_pixels=options.max_pixels)
+    streamed = streaming.probe(path, options)
+    return streamed or images.probe(path, max_pixels=options.max_pixels)
 
 
 def apply_one(

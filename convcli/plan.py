@@ -48,15 +48,12 @@ class ApplyOptions:
     )
     format: str | None = None  # --format EXT: the outputs' ending; None: the input's
     chain: bool = False  # --chain: the kernels run in order as one (`convcli.chain`)
-    stream: bool | None = (
-        None  # --stream / --no-stream; None: by size (`convcli.streaming`)
-    )
-    memory: int | None = (
-        None  # --memory: bytes an image may take in memory; None: the default
-    )
-    band_rows: int | None = (
-        None  # --band-rows: output rows per streamed band; None: by memory
-    )
+    # --stream / --no-stream; None: by the image's size (`convcli.streaming`)
+    stream: bool | None = None
+    # --memory: the bytes an image may take in memory; None: a quarter of RAM
+    memory: int | None = None
+    # --band-rows: output rows per streamed band; None: by BAND_BYTES
+    band_rows: int | None = None
 
 
 NAME_MAX = 255

@@ -84,53 +84,49 @@ def is_tiff(path: Path) -> bool:
         return False
 
 
-def streams(path: Path, options: ApplyOptions) -> bool:
-    """Return whether ``path`` is streamed: ``--stream``, or a TIFF too big for memory.
-
-    Raises
-    ------
-    ConvcliError
-        ``--stream`` for a file that is not a TIFF.
-    """
-    if options.stream is False or path == Path("-"):
-        return False
-    if not is_tiff(path):
-        if options.stream:
-            msg = (
-                f"{images.shown(path)}: --stream reads TIFF files only; convert it to a "
-                "tiled TIFF (vips tiffsave IN OUT.tif --tile --bigtiff) to stream it"
-            )
-            raise ConvcliError(msg)
-        return False
-    if options.stream:
-        return True
-    try:
-        with TiffRows(path, options.frame or 0) as reader:
-            h, w, c = reader.shape
-    except (StreamError, OSError):  # the in-memory path says what is wrong
-        return False
-    budget = memory_budget() if options.memory is None else options.memory
-    limit = images.pixel_limit(options.max_pixels)
-    over_limit = options.max_pixels is None and limit is not None and h * w > limit
-    return h * w * c * 4 > budget or over_limit
-
-
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
-def probe(path: Path, options: ApplyOptions) -> images.Header:
-    """Read a streamed TIFF's header (`images.Header` with ``streamed``), checked.
+def probe(path: Path, options: ApplyOptions) -> images.Header | None:
+    """Return the header of ``path`` if it is streamed (`images.Header` with ``streamed``), else None.
+
+    It is streamed with ``--stream``, or when it is a TIFF whose float32 size
+    is over the memory budget (``--memory``) or whose pixels are over the
+    in-memory limit. One open of the file reads and checks its header.
 
     Raises
     ------
     ConvcliError
-        Not a TIFF tifffile can read band by band (planar samples, not 8 or
-        16-bit), several pages without ``--frame``, over the pixel limit.
+        ``--stream`` for a file that is not a TIFF; a streamed TIFF that
+        cannot be read band by band (planar samples, not 8 or 16-bit, not
+        gray or RGB), several pages without ``--frame``, over the pixel limit.
     """
+    if options.stream is False or path == Path("-"):
+        return None
     name = images.shown(path)
-    with TiffRows(path, options.frame or 0) as reader:
+    if not is_tiff(path):
+        if options.stream:
+            msg = (
+                f"{name}: --stream reads TIFF files only; convert it to a "
+                "tiled TIFF (vips tiffsave IN OUT.tif --tile --bigtiff) to stream it"
+            )
+            raise ConvcliError(msg)
+        return None
+    try:
+        reader = TiffRows(path, options.frame or 0)
+    except (StreamError, OSError):
+        if options.stream:
+            raise
+        return None  # the in-memory path says what is wrong
+    with reader:
         (h, w, c), dtype, pages = reader.shape, reader.dtype, reader.pages
         photometric, extra = reader.photometric, reader.extrasamples
+    if not options.stream:
+        budget = memory_budget() if options.memory is None else options.memory
+        limit = images.pixel_limit(options.max_pixels)
+        over_limit = options.max_pixels is None and limit is not None and h * w > limit
+        if h * w * c * 4 <= budget and not over_limit:
+            return None
     gray_or_rgb = (photometric, c > 2) in (("MINISBLACK", False), ("RGB", True))
     if not gray_or_rgb or (c in (2, 4) and extra[:1] != (2,)):  # 2: an alpha
         extras = f", extra samples {list(extra)} (2: an alpha)" if gray_or_rgb else ""
