@@ -36,6 +36,7 @@ import numpy.typing as npt
 from convcli import core, images
 from convcli.blas import limit_this_thread
 from convcli.core.geometry import border_index
+from convcli.core.stream import band_positions, read_runs
 from convcli.errors import ConvcliError
 from convcli.filtering import FloatArray, explain_maps, one_map, render, to_output
 from convcli.kernels import Kernel
@@ -319,8 +320,8 @@ def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
     height, width, channels = job.shape
     colour = channels - int(channels in (2, 4))
     span = g.dilation[0] * (job.kernel.size[0] - 1) + 1
-    wanted = (
-        np.arange(first * g.stride[0], (stop - 1) * g.stride[0] + span) - g.padding[0]
+    wanted = band_positions(
+        first, stop, stride=g.stride[0], span=span, top=g.padding[0]
     )
     source = border_index(wanted, height, g.border)
     alpha = channels != colour
@@ -328,10 +329,7 @@ def band_picture(job: BandJob, first: int, stop: int) -> images.Picture:
     every = np.concatenate([source, carried]) if alpha else source
     needed = np.unique(every[every >= 0])
     if needed.size:
-        runs = np.split(needed, np.flatnonzero(np.diff(needed) > 1) + 1)
-        reader = _reader(job)
-        parts = [reader.read(int(r[0]), int(r[-1]) + 1) for r in runs]
-        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        rows = read_runs(_reader(job).read, needed, (width, channels))
     else:  # a band of padding alone
         rows = np.zeros((1, width, channels), dtype=np.uint16)
         needed = np.zeros(1, dtype=np.intp)

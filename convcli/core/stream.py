@@ -100,26 +100,14 @@ def stream_conv2d(
     span = g.extent[0]
     for r0 in range(0, out_h, band_rows):
         r1 = min(r0 + band_rows, out_h)
-        # Padded rows the band's windows reach, as positions in the image.
-        wanted = np.arange(r0 * sh, (r1 - 1) * sh + span) - top
+        wanted = band_positions(r0, r1, stride=sh, span=span, top=top)
         source = border_index(wanted, height, g.border)
         band = np.empty((wanted.size, width, channels), dtype=call.dtype)
-        # The image rows the band needs, read in contiguous runs: a wrapped or
-        # reflected edge needs rows from the far side, never all in between.
         needed = np.unique(source[source >= 0])
-        for run in np.split(needed, np.flatnonzero(np.diff(needed) > 1) + 1):
-            if not run.size:
-                continue
-            first, stop = int(run[0]), int(run[-1]) + 1
-            rows = np.asarray(read_rows(first, stop))
-            if rows.shape != (stop - first, width, channels):
-                msg = (
-                    f"read_rows({first}, {stop}) gave shape {rows.shape}; "
-                    f"expected {(stop - first, width, channels)}"
-                )
-                raise ValueError(msg)
-            here = (source >= first) & (source < stop)
-            band[here] = rows[source[here] - first]
+        if needed.size:
+            rows = read_runs(read_rows, needed, (width, channels))
+            inside = source >= 0
+            band[inside] = rows[np.searchsorted(needed, source[inside])]
         band[source < 0] = g.cval
         out = conv2d(
             band,
@@ -135,3 +123,42 @@ def stream_conv2d(
         )
         out3 = out if out.ndim == 3 else out[:, :, np.newaxis]
         yield r0, out3
+
+
+def band_positions(
+    first: int, stop: int, *, stride: int, span: int, top: int
+) -> npt.NDArray[np.intp]:
+    """Return where, in the image, the padded rows lie that output rows ``first..stop-1`` reach.
+
+    ``span`` is the rows one window covers (dilation x (kh - 1) + 1), ``top``
+    the padding above the image; positions outside ``0..H-1`` are padding
+    (`border_index` says which image row each stands for).
+
+    >>> band_positions(2, 4, stride=1, span=3, top=1)
+    array([1, 2, 3, 4])
+    """
+    return np.arange(first * stride, (stop - 1) * stride + span, dtype=np.intp) - top
+
+
+def read_runs(
+    read_rows: RowReader,
+    needed: npt.NDArray[np.intp],
+    row_shape: tuple[int, int],
+) -> npt.NDArray[Any]:
+    """Read the image rows ``needed`` (sorted, unique) in contiguous runs, in order.
+
+    A band at a wrapped or reflected edge needs rows from the far side of the
+    image, never all the rows in between. ``row_shape`` is (W, C), checked.
+    """
+    parts = []
+    for run in np.split(needed, np.flatnonzero(np.diff(needed) > 1) + 1):
+        first, stop = int(run[0]), int(run[-1]) + 1
+        rows = np.asarray(read_rows(first, stop))
+        if rows.shape != (stop - first, *row_shape):
+            msg = (
+                f"read_rows({first}, {stop}) gave shape {rows.shape}; "
+                f"expected {(stop - first, *row_shape)}"
+            )
+            raise ValueError(msg)
+        parts.append(rows)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
