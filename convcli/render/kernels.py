@@ -322,7 +322,24 @@ def _side_by_side(pieces: list[list[Text]], width: int) -> list[Text]:
     return lines
 
 
-class KernelView:
+class _Lines:
+    """What rich prints as lines laid out for the console's width (`lines`)."""
+
+    def lines(self, width: int) -> list[Text]:
+        """Return the lines, each within ``width`` if a word fits."""
+        raise NotImplementedError
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> RenderResult:
+        """Yield the lines for the console's width; none is cropped or folded."""
+        for line in self.lines(options.max_width):
+            line.no_wrap = True
+            line.overflow = "ignore"
+            yield line
+
+
+class KernelView(_Lines):
     """One kernel as ``convcli kernels NAME`` shows it: title, weights, properties.
 
     Everything is computed when it is made (a rank may be refused); the
@@ -362,15 +379,6 @@ class KernelView:
                 lines += [Text("  " + part) for part in _wrap(value, width - 2)]
         return lines
 
-    def __rich_console__(
-        self, console: Console, options: ConsoleOptions
-    ) -> RenderResult:
-        """Yield the lines for the console's width; none is cropped or folded."""
-        for line in self.lines(options.max_width):
-            line.no_wrap = True
-            line.overflow = "ignore"
-            yield line
-
 
 @dataclass(frozen=True)
 class _Entry:
@@ -409,7 +417,7 @@ _INDENT = 5  # of a description, under its kernel's name
 _ROOM = 16  # the least width of the last column for the columns to be used
 
 
-class KernelCatalogue:
+class KernelCatalogue(_Lines):
     """The catalogue as ``convcli kernels`` shows it, for the console's width.
 
     A line of facts for each kernel (name, shape, separable, sum, then the
@@ -479,15 +487,6 @@ class KernelCatalogue:
         if not text:
             return []
         return [Text(" " * _INDENT + part) for part in _wrap(text, width - _INDENT)]
-
-    def __rich_console__(
-        self, console: Console, options: ConsoleOptions
-    ) -> RenderResult:
-        """Yield the lines for the console's width; none is cropped or folded."""
-        for line in self.lines(options.max_width):
-            line.no_wrap = True
-            line.overflow = "ignore"
-            yield line
 
 
 def kernel_table(kernels: list[Kernel]) -> KernelCatalogue:
